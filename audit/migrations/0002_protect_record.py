@@ -1,0 +1,11 @@
+"""Make audit_record append-only in every tenant schema."""
+
+from django.db import migrations
+
+from audit.immutability import protect_table_sql, unprotect_table_sql
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial"), ("tenancy", "0002_refuse_mutation_function")]
+
+    operations = [migrations.RunSQL(protect_table_sql("audit_record"), unprotect_table_sql("audit_record"))]

@@ -1,0 +1,16 @@
+"""Test settings: the development settings with fast hashing and an isolated Celery queue."""
+
+import os
+
+from .base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", f"contractor-test-{os.getpid()}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_ROOT = None  # whitenoise serves from the finders in tests; no collectstatic needed
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

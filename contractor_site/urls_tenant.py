@@ -1,0 +1,29 @@
+"""URLs of a tenant host (acme.localhost): the console and the control-plane API."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from contractor_site.api import api_route_not_found
+from contractor_site.health import healthz, readyz
+from tenancy import apis as tenancy_apis
+from tenancy import views as tenancy_views
+
+api_v1 = [
+    path("auth/token/", tenancy_apis.TokenApi.as_view(), name="api-token"),
+    path("me/", tenancy_apis.MeApi.as_view(), name="api-me"),
+    path("memberships/", tenancy_apis.MembershipListApi.as_view(), name="api-memberships"),
+    path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
+]
+
+urlpatterns = [
+    path("", tenancy_views.dashboard, name="dashboard"),
+    path("login/", tenancy_views.LoginView.as_view(), name="login"),
+    path("logout/", tenancy_views.LogoutView.as_view(), name="logout"),
+    path("members/", tenancy_views.memberships, name="memberships"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_route_not_found, name="api-route-not-found"),
+]

@@ -1,0 +1,58 @@
+"""Roles a member may hold and the one map from role to capability."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    AUTHOR = "author", "Author"
+    REVIEWER = "reviewer", "Reviewer"
+    OPERATOR = "operator", "Operator"
+    AUDITOR = "auditor", "Auditor"
+    ADMIN = "admin", "Admin"
+
+
+class Capability(models.TextChoices):
+    VIEW = "view", "Read the tenant's bundles, promotions, deployments and decisions"
+    CREATE_BUNDLE = "create_bundle", "Create a bundle by pushing its first version"
+    PUSH_VERSION = "push_version", "Push versions (also needs the push_version grant on the bundle)"
+    RUN_GATES = "run_gates", "Start gate runs"
+    REQUEST_PROMOTION = "request_promotion", "Request a promotion"
+    APPROVE_PROMOTION = (
+        "approve_promotion",
+        "Approve or reject (also needs approve_promotion on the environment)",
+    )
+    ROLLBACK = "rollback", "Roll an environment back"
+    MANAGE_RUNTIME_KEYS = "manage_runtime_keys", "Create and revoke runtime keys"
+    MANAGE_MODEL_ENDPOINTS = "manage_model_endpoints", "Manage model endpoints"
+    VIEW_AUDIT = "view_audit", "Browse, verify and export the audit log"
+    MANAGE_MEMBERSHIPS = "manage_memberships", "Add members and change roles"
+    MANAGE_ENVIRONMENTS = "manage_environments", "Change environment rules and approval grants"
+    MANAGE_WEBHOOKS = "manage_webhooks", "Configure notification webhooks"
+
+
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.AUTHOR: frozenset(
+        {Capability.VIEW, Capability.CREATE_BUNDLE, Capability.PUSH_VERSION, Capability.RUN_GATES}
+        | {Capability.REQUEST_PROMOTION}
+    ),
+    Role.REVIEWER: frozenset({Capability.VIEW, Capability.APPROVE_PROMOTION}),
+    Role.OPERATOR: frozenset(
+        {Capability.VIEW, Capability.RUN_GATES, Capability.REQUEST_PROMOTION, Capability.ROLLBACK}
+        | {Capability.MANAGE_RUNTIME_KEYS, Capability.MANAGE_MODEL_ENDPOINTS}
+    ),
+    Role.AUDITOR: frozenset({Capability.VIEW, Capability.VIEW_AUDIT}),
+    Role.ADMIN: frozenset(
+        {
+            Capability.VIEW,
+            Capability.VIEW_AUDIT,
+            Capability.MANAGE_MEMBERSHIPS,
+            Capability.MANAGE_ENVIRONMENTS,
+        }
+        | {Capability.MANAGE_WEBHOOKS}
+    ),
+}
+
+
+def capabilities_of(roles) -> frozenset[str]:
+    """Return the union of the capabilities of `roles`."""
+    return frozenset().union(*(ROLE_CAPABILITIES.get(role, frozenset()) for role in roles))

@@ -1,0 +1,49 @@
+"""Reads of tenants and memberships."""
+
+from django.db import connection
+
+from tenancy.exceptions import MISSING_CAPABILITY, MissingCapability, NotAMember
+from tenancy.models import Membership, Tenant
+
+
+def current_tenant() -> Tenant | None:
+    """Return the tenant of the current database connection, or None on the public schema."""
+    tenant = getattr(connection, "tenant", None)
+    if tenant is None or tenant.schema_name == "public" or not isinstance(tenant, Tenant):
+        return None
+    return tenant
+
+
+def membership_of(user, tenant: Tenant | None) -> Membership | None:
+    """Return the user's active membership in `tenant`, or None."""
+    if tenant is None or user is None or not user.is_authenticated or not user.is_active:
+        return None
+    cache = user.__dict__.setdefault("_contractor_memberships", {})
+    if tenant.pk not in cache:
+        cache[tenant.pk] = (
+            Membership.objects.filter(user=user, tenant=tenant, is_active=True, tenant__is_active=True)
+            .select_related("tenant")
+            .first()
+        )
+    return cache[tenant.pk]
+
+
+def require_membership(user, tenant: Tenant | None = None) -> Membership:
+    """Return the user's membership in the (current) tenant or raise NotAMember."""
+    membership = membership_of(user, tenant or current_tenant())
+    if membership is None:
+        raise NotAMember()
+    return membership
+
+
+def require_capability(user, capability: str, tenant: Tenant | None = None) -> Membership:
+    """Return the user's membership if its roles include `capability`, else raise."""
+    membership = require_membership(user, tenant)
+    if not membership.can(capability):
+        raise MissingCapability(MISSING_CAPABILITY.format(capability=capability))
+    return membership
+
+
+def members_of(tenant: Tenant):
+    """Return the tenant's memberships with their users, newest first."""
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
