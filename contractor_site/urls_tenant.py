@@ -1,4 +1,8 @@
-"""URLs of a tenant host (acme.localhost): the console and the control-plane API."""
+"""URLs of a tenant host (acme.localhost): the console and the control-plane API.
+
+The apps' routes are included by dotted path, so this module imports none of them (runtime least of all:
+its control-plane pages live in runtime/ and are mounted here).
+"""
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -8,11 +12,14 @@ from contractor_site.health import healthz, readyz
 from tenancy import apis as tenancy_apis
 from tenancy import views as tenancy_views
 
+APPS = ("bundles", "promotions", "runtime")
+
 api_v1 = [
     path("auth/token/", tenancy_apis.TokenApi.as_view(), name="api-token"),
     path("me/", tenancy_apis.MeApi.as_view(), name="api-me"),
     path("memberships/", tenancy_apis.MembershipListApi.as_view(), name="api-memberships"),
     path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
+    *[path("", include(f"{app}.api_urls")) for app in APPS],
 ]
 
 urlpatterns = [
@@ -26,4 +33,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", api_route_not_found, name="api-route-not-found"),
+    *[path("", include(f"{app}.urls")) for app in APPS],
 ]

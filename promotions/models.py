@@ -1,1 +1,150 @@
-"""Models of promotions."""
+"""Environments, gate runs, promotion requests and approvals, and the append-only release pointer."""
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from bundles.models import Bundle, BundleVersion
+
+
+class Environment(models.Model):
+    """A stage versions are promoted through (staging, current), with its promotion rules."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    position = models.PositiveIntegerField(default=0, help_text="Order in the promotion path.")
+    description = models.TextField(blank=True)
+    requires_gates = models.BooleanField(default=True)
+    required_approvals = models.PositiveIntegerField(default=0)
+    requires_live_in = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A version must have been live in this environment before it may be promoted here.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(history_user_id_field=models.IntegerField(null=True))
+
+    class Meta:
+        ordering = ["position", "name"]
+        permissions = [("approve_promotion", "Can approve promotions to this environment")]
+
+    def __str__(self):
+        return self.name
+
+
+class GateStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+
+
+class GateRun(models.Model):
+    """One run of every suite of a version; once finished the database refuses any change."""
+
+    version = models.ForeignKey(BundleVersion, on_delete=models.PROTECT, related_name="gate_runs")
+    digest = models.CharField(max_length=71, db_index=True)
+    status = models.CharField(max_length=10, choices=GateStatus.choices, default=GateStatus.QUEUED)
+    report = models.JSONField(null=True, blank=True, help_text="Per-suite and per-case results.")
+    pass_rate = models.FloatField(null=True, blank=True)
+    policy_coverage = models.FloatField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"gates of {self.version} ({self.status})"
+
+
+class PromotionStatus(models.TextChoices):
+    PENDING = "pending"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class PromotionRequest(models.Model):
+    """A request to make a version live in an environment; applied once gates and approvals suffice."""
+
+    version = models.ForeignKey(BundleVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="promotion_requests")
+    justification = models.TextField()
+    status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
+    status_reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(history_user_id_field=models.IntegerField(null=True))
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["environment", "status"], name="promotion_env_status")]
+
+    def __str__(self):
+        return f"{self.version} -> {self.environment} ({self.status})"
+
+
+class ApprovalDecision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Approval(models.Model):
+    """One reviewer's decision on a request; a reviewer counts once."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="approvals")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=ApprovalDecision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer"], name="approval_once_per_reviewer")
+        ]
+
+    def __str__(self):
+        return f"{self.decision} by {self.reviewer_id} on {self.request_id}"
+
+
+class DeploymentKind(models.TextChoices):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class Deployment(models.Model):
+    """The release pointer, append-only: the latest row per (bundle, environment) is live."""
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    version = models.ForeignKey(BundleVersion, on_delete=models.PROTECT, related_name="deployments")
+    kind = models.CharField(max_length=10, choices=DeploymentKind.choices)
+    request = models.ForeignKey(
+        PromotionRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="deployments"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    justification = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["bundle", "environment", "-id"], name="deployment_pointer")]
+
+    def __str__(self):
+        return f"{self.version} live in {self.environment} ({self.kind})"

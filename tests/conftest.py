@@ -164,3 +164,45 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+def run_committed(function, *args, tenant: Tenant | None = None, **kwargs):
+    """Run `function` in a thread with its own connection, so its writes commit and other processes see them.
+
+    The test's own connection stays inside its rolled-back transaction; use this to set up data for a live
+    runtime process or for concurrent database sessions.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def call():
+        try:
+            if tenant is not None:
+                connection.set_tenant(tenant)
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+@pytest.fixture(scope="session")
+def committed_tenant(django_db_setup, django_db_blocker):
+    """A tenant whose data commits (for live processes and concurrency tests); its schema is dropped after."""
+    import uuid
+
+    from tenancy.models import Domain, Membership
+
+    slug = f"live-{uuid.uuid4().hex[:8]}"
+    with django_db_blocker.unblock():
+        tenant = tenant_create(actor=None, slug=slug, name=f"Live {slug}")
+    yield tenant
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        Membership.objects.filter(tenant=tenant).delete()
+        Domain.objects.filter(tenant=tenant).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+        Tenant.objects.filter(pk=tenant.pk).delete()

@@ -1,0 +1,3 @@
+"""API routes of promotions, mounted under /api/v1/ of the tenant host."""
+
+urlpatterns: list = []

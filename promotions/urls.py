@@ -1,0 +1,3 @@
+"""Console pages of promotions, mounted at the root of the tenant host."""
+
+urlpatterns: list = []

@@ -1,0 +1,28 @@
+"""The committed-data fixtures: writes made through run_committed are visible outside the test transaction."""
+
+import psycopg
+from django.db import connection, transaction
+
+from audit.models import Record
+from audit.services import record
+from tests.conftest import run_committed
+
+
+def write_marker(marker: str) -> int:
+    with transaction.atomic():
+        return record(actor=None, action="test.committed", data={"marker": marker}).pk
+
+
+def test_run_committed_writes_are_visible_to_another_connection(committed_tenant, db):
+    record_id = run_committed(write_marker, "visible", tenant=committed_tenant)
+    settings = connection.settings_dict
+    dsn = f"host={settings['HOST'] or '127.0.0.1'} port={settings['PORT'] or 5432} user={settings['USER']} dbname={settings['NAME']}"
+    with psycopg.connect(dsn) as other:
+        row = other.execute(
+            f"SELECT data->>'marker' FROM \"{committed_tenant.schema_name}\".audit_record WHERE id = %s",
+            [record_id],
+        ).fetchone()
+    assert row == ("visible",)
+    connection.set_tenant(committed_tenant)
+    assert Record.objects.filter(pk=record_id).exists()
+    connection.set_schema_to_public()
