@@ -2,6 +2,7 @@
 
 import psycopg
 from django.db import connection, transaction
+from psycopg import sql
 
 from audit.models import Record
 from audit.services import record
@@ -16,12 +17,12 @@ def write_marker(marker: str) -> int:
 def test_run_committed_writes_are_visible_to_another_connection(committed_tenant, db):
     record_id = run_committed(write_marker, "visible", tenant=committed_tenant)
     settings = connection.settings_dict
-    dsn = f"host={settings['HOST'] or '127.0.0.1'} port={settings['PORT'] or 5432} user={settings['USER']} dbname={settings['NAME']}"
-    with psycopg.connect(dsn) as other:
-        row = other.execute(
-            f"SELECT data->>'marker' FROM \"{committed_tenant.schema_name}\".audit_record WHERE id = %s",
-            [record_id],
-        ).fetchone()
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    with psycopg.connect(
+        f"host={host} port={port} user={settings['USER']} dbname={settings['NAME']}"
+    ) as other:
+        other.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(committed_tenant.schema_name)))
+        row = other.execute("SELECT data->>'marker' FROM audit_record WHERE id = %s", [record_id]).fetchone()
     assert row == ("visible",)
     connection.set_tenant(committed_tenant)
     assert Record.objects.filter(pk=record_id).exists()
