@@ -1,0 +1,1 @@
+"""The contractor command-line client (``python -m cli.contractor`` or ``bin/contractor``)."""

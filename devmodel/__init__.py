@@ -1,0 +1,1 @@
+"""Deterministic OpenAI-compatible dev model server (standard library only); see ``devmodel.server``."""
