@@ -1,0 +1,36 @@
+"""The policy language: CEL conditions compiled once, evaluated fail-closed, and redaction.
+
+Imports no other project app (and no Django), so it runs anywhere the engine runs.
+"""
+
+from policies.cel import ALLOWED_VARIABLES, CompiledExpression, compile_expression
+from policies.evaluation import (
+    EFFECTS,
+    STAGES,
+    EvaluationContext,
+    Policy,
+    PolicyResult,
+    compile_policy,
+    evaluate_policies,
+)
+from policies.exceptions import PolicyDefinitionError, PolicyError, PolicyEvaluationError, PolicySyntaxError
+from policies.redaction import fields_to_redact, redact
+
+__all__ = [
+    "ALLOWED_VARIABLES",
+    "EFFECTS",
+    "STAGES",
+    "CompiledExpression",
+    "EvaluationContext",
+    "Policy",
+    "PolicyDefinitionError",
+    "PolicyError",
+    "PolicyEvaluationError",
+    "PolicyResult",
+    "PolicySyntaxError",
+    "compile_expression",
+    "compile_policy",
+    "evaluate_policies",
+    "fields_to_redact",
+    "redact",
+]
