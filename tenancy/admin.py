@@ -5,7 +5,7 @@ from django_tenants.admin import TenantAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from tenancy.models import Domain, Membership, Tenant
-from tenancy.services import membership_set
+from tenancy.services import membership_set, tenant_created_record
 
 
 class DomainInline(admin.TabularInline):
@@ -18,6 +18,12 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ("schema_name", "name", "is_active", "created_at")
     search_fields = ("schema_name", "name")
     inlines = [DomainInline]
+
+    def save_model(self, request, obj, form, change):
+        """Save (creating the schema for a new tenant) and record the creation in the tenant's own log."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            tenant_created_record(actor=request.user, tenant=obj)
 
     def has_delete_permission(self, request, obj=None):
         """Tenants are deactivated, never deleted (their audit log must survive)."""

@@ -54,16 +54,21 @@ def tenant_create(*, actor, slug: str, name: str = "", admin_user=None, domain: 
     host = domain or tenant_host(slug)
     with transaction.atomic():
         Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
-        with schema_context(tenant.schema_name):
-            record(
-                actor=actor,
-                action="tenant.created",
-                target=("tenancy.tenant", slug),
-                data={"slug": slug, "name": tenant.name, "domain": host},
-            )
+        tenant_created_record(actor=actor, tenant=tenant, domain=host)
         if admin_user is not None:
             membership_set(actor=actor, tenant=tenant, user=admin_user, roles=[Role.ADMIN])
     return tenant
+
+
+def tenant_created_record(*, actor, tenant: Tenant, domain: str = "") -> None:
+    """Write tenant.created as the first record of the tenant's own audit log."""
+    with transaction.atomic(), schema_context(tenant.schema_name):
+        record(
+            actor=actor,
+            action="tenant.created",
+            target=("tenancy.tenant", tenant.schema_name),
+            data={"slug": tenant.schema_name.replace("_", "-"), "name": tenant.name, "domain": domain},
+        )
 
 
 def membership_set(*, actor, tenant: Tenant, user, roles: list[str]) -> Membership:
