@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class BundlesConfig(AppConfig):
     name = "bundles"
+
+    def ready(self):
+        """Register the demo seeder (before the promotions seeder) and the dashboard panel."""
+        from bundles.demo import seed_bundles
+        from bundles.views import recent_versions_panel
+        from contractor_site.dashboard import register_panel
+        from contractor_site.demo import register_seeder
+
+        register_seeder(seed_bundles, order=10)
+        register_panel(recent_versions_panel, order=10)

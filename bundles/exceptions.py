@@ -67,3 +67,46 @@ class CreateNotAllowed(PermissionDenied):
     """The actor's roles do not allow creating a bundle."""
 
     code = "create_not_allowed"
+
+
+# --- Added by the bundles Django layer (API, console, drafts, grants) ---
+ARCHIVE_INVALID = "The archive could not be read safely: {count} problem(s), each listed in details."
+FILE_NOT_FOUND = "Version {name}@{version} has no file {path!r}."
+MEMBER_NOT_FOUND = "No active member named {username!r} in this tenant."
+DRAFT_PUBLISHED = "This draft was published as version {version}; start a new draft to change it further."
+DRAFT_UNCHANGED = (
+    "The draft is identical to version {version}; change something and bump `version` in bundle.yaml."
+)
+DRAFT_NO_VERSION_BUMP = (
+    "bundle.yaml still says version {version}, which already exists; bump `version` to publish the draft."
+)
+
+
+class ArchiveInvalid(ValidationFailed):
+    """An uploaded .tar.gz could not be read safely; details carry each {code, file, path, message}."""
+
+    code = "archive_invalid"
+
+
+class FileNotFound(NotFound):
+    """The version has no file at that path."""
+
+    code = "file_not_found"
+
+
+class MemberNotFound(NotFound):
+    """The user named in a grant is not an active member of the tenant."""
+
+    code = "member_not_found"
+
+
+class DraftPublished(Conflict):
+    """The draft was already published; published drafts are read-only."""
+
+    code = "draft_published"
+
+
+class DraftUnchanged(Conflict):
+    """Publishing the draft would store nothing new: it equals an existing version."""
+
+    code = "draft_unchanged"

@@ -1,32 +1,40 @@
-"""Writes of bundles: pushing immutable versions, drafts."""
+"""Writes of bundles: pushing immutable versions, push grants, drafts."""
 
 from dataclasses import dataclass
 
-from django.db import transaction
-from guardian.shortcuts import assign_perm
+from django.db import IntegrityError, transaction
+from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
 
 from audit.services import record
 from bundles.digest import bundle_digest
 from bundles.exceptions import (
     BUNDLE_INVALID,
     CREATE_NOT_ALLOWED,
+    DRAFT_NO_VERSION_BUMP,
+    DRAFT_NOT_FOUND,
+    DRAFT_PUBLISHED,
+    DRAFT_UNCHANGED,
     NAME_MISMATCH,
     PUSH_NOT_ALLOWED,
     VERSION_CONFLICT,
     VERSION_NOT_GREATER,
     BundleInvalid,
     CreateNotAllowed,
+    DraftNotFound,
+    DraftPublished,
+    DraftUnchanged,
     NameMismatch,
     PushNotAllowed,
     VersionConflict,
     VersionNotGreater,
 )
-from bundles.models import Bundle, BundleVersion
+from bundles.models import Bundle, BundleVersion, Draft
 from bundles.selectors import latest_version
 from bundles.validation import validate_files
 from bundles.versioning import precedence_key
 
 PUSH_PERMISSION = "bundles.push_version"
+PUSH_CODENAME = "push_version"
 
 
 @dataclass(frozen=True)
@@ -48,23 +56,43 @@ def validate_for_push(name: str, files: dict[str, str]):
     return result
 
 
-def bundle_version_push(*, actor, name: str, files: dict[str, str], can_create: bool) -> PushResult:
+def check_push_allowed(*, actor, bundle: Bundle | None, name: str, can_create: bool, can_push: bool) -> None:
+    """Raise unless the actor may push to `bundle` (None: may create bundle `name`)."""
+    if bundle is None:
+        if not can_create:
+            raise CreateNotAllowed(CREATE_NOT_ALLOWED)
+    elif not (can_push and actor.has_perm(PUSH_PERMISSION, bundle)):
+        raise PushNotAllowed(PUSH_NOT_ALLOWED.format(name=name))
+
+
+def bundle_version_push(
+    *, actor, name: str, files: dict[str, str], can_create: bool, can_push: bool = True
+) -> PushResult:
     """Store `files` as a new immutable version of bundle `name` (created on first push).
 
     Idempotent for the same name, version and digest; a conflict for another digest; refused when the version
-    is not greater than every existing one. `can_create` says whether the actor's roles allow new bundles.
+    is not greater than every existing one. `can_create` and `can_push` say whether the actor's roles allow
+    creating bundles and pushing versions; pushing to an existing bundle also needs the push_version grant on
+    it. Permissions are checked before the files are even validated, and again under the bundle's row lock.
     """
+    check_push_allowed(
+        actor=actor,
+        bundle=Bundle.objects.filter(name=name).first(),
+        name=name,
+        can_create=can_create,
+        can_push=can_push,
+    )
     result = validate_for_push(name, files)
     digest = bundle_digest(result.content)
     version_text = str(result.manifest["version"])
     with transaction.atomic():
-        bundle = Bundle.objects.select_for_update().filter(name=name).first()
-        if bundle is None:
-            if not can_create:
-                raise CreateNotAllowed(CREATE_NOT_ALLOWED)
-            bundle = bundle_create(actor=actor, name=name, description=result.manifest.get("description", ""))
-        elif not actor.has_perm(PUSH_PERMISSION, bundle):
-            raise PushNotAllowed(PUSH_NOT_ALLOWED.format(name=name))
+        bundle, created = _locked_bundle(
+            actor=actor, name=name, manifest=result.manifest, can_create=can_create
+        )
+        if not created:
+            check_push_allowed(
+                actor=actor, bundle=bundle, name=name, can_create=can_create, can_push=can_push
+            )
         existing = BundleVersion.objects.filter(bundle=bundle, version=version_text).first()
         if existing is not None:
             if existing.digest == digest:
@@ -90,6 +118,10 @@ def bundle_version_push(*, actor, name: str, files: dict[str, str], can_create: 
             parent=parent,
             author=actor,
         )
+        if bundle.description != version.description:
+            # The bundle describes itself as its latest version does.
+            bundle.description = version.description
+            bundle.save(update_fields=["description"])
         record(
             actor=actor,
             action="bundle.version_pushed",
@@ -105,27 +137,121 @@ def bundle_version_push(*, actor, name: str, files: dict[str, str], can_create: 
     return PushResult(version, created=True)
 
 
+def _locked_bundle(*, actor, name: str, manifest: dict, can_create: bool) -> tuple[Bundle, bool]:
+    """Return (bundle `name` locked for this transaction, whether this call created it)."""
+    bundle = Bundle.objects.select_for_update().filter(name=name).first()
+    if bundle is not None:
+        return bundle, False
+    if not can_create:
+        raise CreateNotAllowed(CREATE_NOT_ALLOWED)
+    try:
+        # A concurrent first push of the same name may win the race: then push to the bundle it created.
+        with transaction.atomic():
+            bundle = bundle_create(actor=actor, name=name, description=manifest.get("description", ""))
+    except IntegrityError:
+        return Bundle.objects.select_for_update().get(name=name), False
+    return bundle, True
+
+
 def bundle_create(*, actor, name: str, description: str = "") -> Bundle:
     """Create bundle `name`; its creator may push its versions."""
     with transaction.atomic():
         bundle = Bundle.objects.create(name=name, description=description, created_by=actor)
-        assign_perm("push_version", actor, bundle)
+        assign_perm(PUSH_CODENAME, actor, bundle)
         record(actor=actor, action="bundle.created", target=bundle, data={"bundle": name})
     return bundle
 
 
-def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool) -> None:
-    """Grant or revoke `user`'s push_version on `bundle` (admins)."""
-    from guardian.shortcuts import remove_perm
+def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool) -> bool:
+    """Grant or revoke `user`'s push_version on `bundle` (admins); return whether anything changed.
 
+    Repeating a grant or a revocation changes nothing and writes no audit record.
+    """
     with transaction.atomic():
+        holds_directly = PUSH_CODENAME in get_user_perms(user, bundle)
+        if granted == holds_directly:
+            return False
         if granted:
-            assign_perm("push_version", user, bundle)
+            assign_perm(PUSH_CODENAME, user, bundle)
         else:
-            remove_perm("push_version", user, bundle)
+            remove_perm(PUSH_CODENAME, user, bundle)
         record(
             actor=actor,
             action="bundle.push_grant_changed",
             target=bundle,
             data={"bundle": bundle.name, "user": user.get_username(), "granted": granted},
         )
+    return True
+
+
+def draft_create(*, actor, bundle: Bundle, can_push: bool) -> Draft:
+    """Start a draft of `bundle` for `actor`, copying the files of its latest version."""
+    check_push_allowed(actor=actor, bundle=bundle, name=bundle.name, can_create=False, can_push=can_push)
+    base = latest_version(bundle)
+    base_files = BundleVersion.objects.values_list("files", flat=True).get(pk=base.pk) if base else {}
+    with transaction.atomic():
+        draft = Draft.objects.create(bundle=bundle, base_version=base, files=dict(base_files), author=actor)
+        record(
+            actor=actor,
+            action="bundle.draft_created",
+            target=draft,
+            data={"bundle": bundle.name, "base_version": base.version if base else None},
+        )
+    return draft
+
+
+def draft_save(*, actor, draft: Draft, files: dict[str, str]) -> Draft:
+    """Replace the files of `actor`'s unpublished draft."""
+    _check_draft_editable(actor, draft)
+    with transaction.atomic():
+        draft.files = dict(files)
+        draft.save(update_fields=["files", "updated_at"])
+    return draft
+
+
+def draft_publish(*, actor, draft: Draft, can_create: bool, can_push: bool) -> PushResult:
+    """Push `actor`'s draft as a new version of its bundle; the draft then becomes read-only.
+
+    Refused (nothing stored) when the draft equals an existing version, or keeps an existing version number
+    with other content.
+    """
+    _check_draft_editable(actor, draft)
+    with transaction.atomic():
+        try:
+            result = bundle_version_push(
+                actor=actor,
+                name=draft.bundle.name,
+                files=draft.files,
+                can_create=can_create,
+                can_push=can_push,
+            )
+        except VersionConflict as conflict:
+            manifest_version = validate_files(draft.files).manifest["version"]
+            raise VersionConflict(DRAFT_NO_VERSION_BUMP.format(version=manifest_version)) from conflict
+        if not result.created:
+            raise DraftUnchanged(DRAFT_UNCHANGED.format(version=result.version.version))
+        draft.published_version = result.version
+        draft.save(update_fields=["published_version", "updated_at"])
+    return result
+
+
+def draft_discard(*, actor, draft: Draft) -> None:
+    """Delete `actor`'s draft (its history rows keep what it held)."""
+    if draft.author_id != actor.pk:
+        raise DraftNotFound(DRAFT_NOT_FOUND.format(draft_id=draft.pk, name=draft.bundle.name))
+    with transaction.atomic():
+        record(
+            actor=actor,
+            action="bundle.draft_discarded",
+            target=draft,
+            data={"bundle": draft.bundle.name, "published": draft.published_version_id is not None},
+        )
+        draft.delete()
+
+
+def _check_draft_editable(actor, draft: Draft) -> None:
+    """Raise unless `draft` is `actor`'s own and not yet published."""
+    if draft.author_id != actor.pk:
+        raise DraftNotFound(DRAFT_NOT_FOUND.format(draft_id=draft.pk, name=draft.bundle.name))
+    if draft.published_version_id is not None:
+        raise DraftPublished(DRAFT_PUBLISHED.format(version=draft.published_version.version))

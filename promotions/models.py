@@ -141,10 +141,91 @@ class Deployment(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     justification = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    previous = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="next",
+        help_text="The row this one replaced as live; unique, so two transitions can never fork the pointer.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["bundle", "environment", "-id"], name="deployment_pointer")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bundle", "environment"],
+                condition=models.Q(previous__isnull=True),
+                name="deployment_one_first_per_pointer",
+            )
+        ]
 
     def __str__(self):
         return f"{self.version} live in {self.environment} ({self.kind})"
+
+
+class OutboxEvent(models.Model):
+    """A notification written in the same transaction as the change it reports; delivered afterwards."""
+
+    event = models.CharField(max_length=40, db_index=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event} #{self.pk}"
+
+
+class Webhook(models.Model):
+    """A tenant's endpoint for notifications, signed with its secret (kept to sign, never shown again)."""
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128)
+    events = models.JSONField(default=list, help_text="Event names delivered; empty means every event.")
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(
+        history_user_id_field=models.IntegerField(null=True), excluded_fields=["secret"]
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"webhook {self.pk} -> {self.url}"
+
+    def wants(self, event: str) -> bool:
+        """Return whether this webhook subscribes to `event`."""
+        return not self.events or event in self.events
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one webhook; append-only."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.ForeignKey(OutboxEvent, on_delete=models.PROTECT, related_name="deliveries")
+    attempt = models.PositiveIntegerField()
+    succeeded = models.BooleanField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook", "event", "attempt"], name="webhook_delivery_attempt_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"delivery of {self.event_id} to {self.webhook_id} (attempt {self.attempt})"

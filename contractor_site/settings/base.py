@@ -192,3 +192,36 @@ CONTRACTOR = {
     "DEMO_TENANT": "acme",
     "BASE_DOMAIN": os.environ.get("CONTRACTOR_BASE_DOMAIN", "localhost"),
 }
+
+# --- promotions ---
+CONTRACTOR.update(
+    {
+        # A gate run queued or running longer than this is marked `error` ("worker lost") by the sweep.
+        "GATE_RUN_TIMEOUT_SECONDS": int(os.environ.get("CONTRACTOR_GATE_RUN_TIMEOUT_SECONDS", "900")),
+        # A run redelivered this many times without finishing ends in `error`.
+        "GATE_RUN_MAX_ATTEMPTS": int(os.environ.get("CONTRACTOR_GATE_RUN_MAX_ATTEMPTS", "3")),
+        # Webhook deliveries: attempts per event and webhook, exponential backoff base, HTTP timeout.
+        "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("CONTRACTOR_WEBHOOK_MAX_ATTEMPTS", "6")),
+        "WEBHOOK_RETRY_BASE_SECONDS": float(os.environ.get("CONTRACTOR_WEBHOOK_RETRY_BASE_SECONDS", "2")),
+        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("CONTRACTOR_WEBHOOK_TIMEOUT_SECONDS", "10")),
+        # Outbox events not dispatched after this long are dispatched again by the sweep (broker hiccups).
+        "OUTBOX_REDISPATCH_SECONDS": int(os.environ.get("CONTRACTOR_OUTBOX_REDISPATCH_SECONDS", "60")),
+    }
+)
+CELERY_BEAT_SCHEDULE["promotions.sweep_tenants"] = {"task": "promotions.sweep_tenants", "schedule": 60.0}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "GateStatusEnum": "promotions.models.GateStatus",
+        "PromotionStatusEnum": "promotions.models.PromotionStatus",
+    }
+)
+
+# --- runtime ---
+CONTRACTOR.update(
+    {
+        # The restricted database role of the runtime process (DESIGN §7), created by runtime's migrations
+        # when the migrating role may create roles. The password default is for development only.
+        "RUNTIME_DB_ROLE": "contractor_runtime",
+        "RUNTIME_DB_PASSWORD": os.environ.get("RUNTIME_DB_PASSWORD", "contractor-runtime-dev"),
+    }
+)

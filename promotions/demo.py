@@ -1,0 +1,82 @@
+"""Demo content of promotions: default environments, approvers, gates run inline, live versions."""
+
+from guardian.shortcuts import get_perms
+
+from bundles.models import Bundle, BundleVersion
+from bundles.selectors import versions_of
+from promotions.models import PromotionRequest, PromotionStatus
+from promotions.selectors import (
+    access_environment,
+    live_version,
+    version_passed_gates,
+)
+from promotions.services import (
+    environment_approval_grant,
+    environments_ensure_defaults,
+    gate_run_execute,
+    gate_run_start,
+    promotion_approve,
+    promotion_request_create,
+)
+
+LIVE_EVERYWHERE = "claims-triage"
+WAITING_FOR_APPROVAL = "support-routing"
+DEMO_JUSTIFICATION = "Demo: {version} passed its gates."
+
+
+def seed_promotions(*, tenant, users: dict, stdout) -> None:
+    """Make the demo show live versions and a pending approval; idempotent."""
+    environments_ensure_defaults(actor=None)
+    staging, current = access_environment(None, "staging"), access_environment(None, "current")
+    for environment in (staging, current):
+        if "approve_promotion" not in get_perms(users["reviewer"], environment):
+            environment_approval_grant(
+                actor=users["admin"], environment=environment, user=users["reviewer"], granted=True
+            )
+    for version in BundleVersion.objects.select_related("bundle").order_by("id"):
+        if not version_passed_gates(version):
+            run = gate_run_start(actor=users["author"], version=version, enqueue=False)
+            gate_run_execute(gate_run_id=run.pk)
+    author, reviewer = users["author"], users["reviewer"]
+    claims = newest(LIVE_EVERYWHERE, major="1")
+    if claims is not None:
+        promote(claims, staging, author=author, reviewer=reviewer)
+        promote(claims, current, author=author, reviewer=reviewer)
+    support = newest(WAITING_FOR_APPROVAL)
+    if support is not None:
+        promote(support, staging, author=author, reviewer=reviewer)
+        promote(support, current, author=author, reviewer=None)
+    stdout.write("  Promotions: staging and current with live versions; reviewer approves promotions.")
+
+
+def newest(name: str, major: str | None = None) -> BundleVersion | None:
+    """Return the highest version of bundle `name` (within `major` when given) that passed its gates."""
+    bundle = Bundle.objects.filter(name=name).first()
+    if bundle is None:
+        return None
+    for version in versions_of(bundle):
+        if (major is None or version.version.split(".")[0] == major) and version_passed_gates(version):
+            return BundleVersion.objects.select_related("bundle").get(pk=version.pk)
+    return None
+
+
+def promote(version: BundleVersion, environment, *, author, reviewer) -> None:
+    """Make `version` live in `environment` through a real request (approved by `reviewer` when given)."""
+    if live_version(version.bundle, environment) == version:
+        return
+    request = PromotionRequest.objects.filter(
+        version__bundle=version.bundle, environment=environment, status=PromotionStatus.PENDING
+    ).first()
+    if request is None:
+        request = promotion_request_create(
+            actor=author,
+            version=version,
+            environment=environment,
+            justification=DEMO_JUSTIFICATION.format(version=version),
+        )
+    if (
+        request.status == PromotionStatus.PENDING
+        and reviewer is not None
+        and request.version_id == version.pk
+    ):
+        promotion_approve(actor=reviewer, request=request, comment="Demo approval.")

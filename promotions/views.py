@@ -1,0 +1,581 @@
+"""Console pages of promotions: requests with Approve / Reject / Cancel, environments with Rollback and rules.
+
+Views parse forms, call one service or selector and render; every rule lives in the services. A refused action
+re-renders its page with the service's message and the error's HTTP status; a successful one redirects.
+"""
+
+import functools
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bundles.diff import diff_versions
+from bundles.selectors import access_bundle, access_version, bundle_list
+from contractor_site.errors import DomainError, NotFound
+from promotions import selectors
+from promotions.exceptions import (
+    ALREADY_DECIDED,
+    NOT_AN_APPROVER,
+    REQUEST_NOT_PENDING,
+    SELF_APPROVAL,
+    USER_NOT_FOUND,
+    UserNotFound,
+)
+from promotions.forms import (
+    ApproverForm,
+    DecisionForm,
+    EnvironmentRulesForm,
+    GateRunForm,
+    PromotionFilterForm,
+    PromotionRequestForm,
+    RollbackForm,
+)
+from promotions.models import Deployment, PromotionRequest, PromotionStatus
+from promotions.services import (
+    deployment_rollback,
+    environment_approval_grant,
+    environment_update,
+    gate_run_start,
+    promotion_approve,
+    promotion_cancel,
+    promotion_reject,
+    promotion_request_create,
+)
+from tenancy.exceptions import MISSING_CAPABILITY, NOT_A_MEMBER
+from tenancy.roles import Capability
+from tenancy.selectors import current_tenant, membership_of, require_capability
+
+VERSION_PAGE_URL_NAME = "bundles-version"
+REQUESTS_PER_PAGE = 100
+TIMELINE_LENGTH = 200
+
+NO_SUCH_VERSION = "Name a bundle and one of its versions."
+NO_SUCH_BUNDLE = "Name a bundle to roll back."
+NOTHING_LIVE_YET = "Nothing is live in {environment} yet."
+NOTHING_LIVE_BEFORE = "Nothing was live in {environment} before it: this is the first version there."
+DIFF_IDENTICAL = "Identical to what is live."
+APPROVED_MESSAGE = "You approved request {id}."
+PROMOTED_MESSAGE = "Request {id} is promoted: {version} is live in {environment}."
+REJECTED_MESSAGE = "You rejected request {id}."
+CANCELLED_MESSAGE = "You cancelled request {id}."
+REQUESTED_MESSAGE = "Requested the promotion of {version} to {environment} (request {id}: {status})."
+GATES_STARTED_MESSAGE = "Gate run {id} of {version}: {status}."
+ROLLED_BACK_MESSAGE = "Rolled {bundle} back in {environment}: {version} is live."
+RULES_SAVED_MESSAGE = "Rules of {environment} saved."
+APPROVER_GRANTED_MESSAGE = "{username} may now approve promotions to {environment}."
+APPROVER_REVOKED_MESSAGE = "{username} may no longer approve promotions to {environment}."
+
+
+def console_page(view):
+    """Require a signed-in member who may view; answer 404 for not-found errors and 403 for refusals."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            require_capability(request.user, Capability.VIEW)
+            return view(request, *args, **kwargs)
+        except DomainError as error:
+            return error_page(request, error)
+
+    return wrapper
+
+
+def error_page(request, error: DomainError):
+    """Render a refusal or a not-found error as its status page."""
+    template = "403.html" if error.status == 403 else "promotions/error.html"
+    return render(request, template, {"reason": error.message, "error": error}, status=error.status)
+
+
+def capabilities_of(request) -> frozenset[str]:
+    """Return what the member's roles allow in the current tenant."""
+    membership = membership_of(request.user, current_tenant())
+    return membership.capabilities if membership else frozenset()
+
+
+def version_url(version) -> str:
+    """Return the console URL of a version's page ('' when the bundles console does not offer one)."""
+    try:
+        return reverse(VERSION_PAGE_URL_NAME, args=[version.bundle.name, version.version])
+    except NoReverseMatch:
+        return ""
+
+
+# Presentation helpers -------------------------------------------------------------------------------------
+
+
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """Return the lines of a unified diff with their CSS class (diff-add, diff-del, diff-hunk or '')."""
+    lines = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            css = "muted"
+        elif line.startswith("@@"):
+            css = "diff-hunk"
+        elif line.startswith("+"):
+            css = "diff-add"
+        elif line.startswith("-"):
+            css = "diff-del"
+        else:
+            css = ""
+        lines.append((css, line))
+    return lines
+
+
+def named_changes(kind: str, changes: dict | None) -> list[str]:
+    """Return readable lines for one {added, removed, changed} block of a diff summary."""
+    if not changes:
+        return []
+    lines = []
+    if changes.get("added"):
+        lines.append(f"{kind} added: {', '.join(map(str, changes['added']))}")
+    if changes.get("removed"):
+        lines.append(f"{kind} removed: {', '.join(map(str, changes['removed']))}")
+    for entry in changes.get("changed") or []:
+        detail = ", ".join(entry.get("keys") or [])
+        nested = []
+        for member in ("fields", "cases"):
+            for line in named_changes(member, entry.get(member)):
+                nested.append(line)
+        parts = [part for part in (detail, "; ".join(nested)) if part]
+        lines.append(f"{kind} changed: {entry.get('name')}" + (f" ({'; '.join(parts)})" if parts else ""))
+    return lines
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """Return the semantic summary of a diff as readable lines."""
+    lines = []
+    for key in ("version", "description"):
+        change = summary.get(key)
+        if change:
+            lines.append(f"{key}: {change.get('from')} → {change.get('to')}")
+    for kind in ("pipelines", "policies", "templates", "entities", "suites"):
+        lines.extend(named_changes(kind, summary.get(kind)))
+    for part, changes in (summary.get("ontology") or {}).items():
+        lines.extend(named_changes(f"ontology {part}", changes))
+    return lines
+
+
+def version_diff(base, version) -> dict[str, Any]:
+    """Return the diff of going from `base` (the version live before; may be None) to `version`."""
+    if base is None:
+        return {"base": None}
+    diff = diff_versions(base.files, base.content, version.files, version.content)
+    return {
+        "base": base,
+        "base_url": version_url(base),
+        "identical": diff["identical"] or base.pk == version.pk,
+        "summary": summary_lines(diff["summary"]),
+        "files": [
+            {"path": entry["path"], "status": entry["status"], "lines": diff_lines(entry["diff"])}
+            for entry in diff["files"]
+        ],
+    }
+
+
+def gate_report_context(run) -> dict[str, Any] | None:
+    """Return a gate run with its per-suite and per-case results for the templates."""
+    if run is None:
+        return None
+    report = run.report or {}
+    return {"run": run, "suites": report.get("suites") or [], "totals": report.get("totals") or {}}
+
+
+def eligibility_reason(code: str, promotion: PromotionRequest) -> str:
+    """Return the sentence explaining an approval_eligibility refusal code."""
+    reasons = {
+        selectors.REASON_NOT_A_MEMBER: NOT_A_MEMBER,
+        selectors.REASON_MISSING_ROLE: MISSING_CAPABILITY.format(capability=Capability.APPROVE_PROMOTION),
+        selectors.REASON_SELF_APPROVAL: SELF_APPROVAL,
+        selectors.REASON_NOT_AN_APPROVER: NOT_AN_APPROVER.format(environment=promotion.environment.name),
+        selectors.REASON_NOT_PENDING: REQUEST_NOT_PENDING.format(id=promotion.pk, status=promotion.status),
+        selectors.REASON_ALREADY_DECIDED: ALREADY_DECIDED.format(id=promotion.pk),
+    }
+    return reasons.get(code, code)
+
+
+def diff_base(promotion: PromotionRequest):
+    """Return the version to compare a request with: what it replaced once promoted, else what is live now."""
+    if promotion.status == PromotionStatus.PROMOTED:
+        deployment = (
+            Deployment.objects.filter(request=promotion)
+            .select_related("previous__version__bundle")
+            .order_by("id")
+            .first()
+        )
+        if deployment is not None:
+            return deployment.previous.version if deployment.previous else None
+    return selectors.live_version(promotion.version.bundle, promotion.environment)
+
+
+# Promotion requests ---------------------------------------------------------------------------------------
+
+
+@console_page
+def promotion_list(request):
+    """List promotion requests, filtered by status and environment; the member's pending approvals first."""
+    names = [environment.name for environment in selectors.environments()]
+    form = PromotionFilterForm(request.GET or None, environment_names=names)
+    status = environment = None
+    if form.is_valid():
+        status = form.cleaned_data["status"] or None
+        environment = form.cleaned_data["environment"] or None
+    requests = selectors.promotion_requests(status=status, environment=environment)[:REQUESTS_PER_PAGE]
+    return render(
+        request,
+        "promotions/list.html",
+        {
+            "form": form,
+            "promotions": [(promotion, version_url(promotion.version)) for promotion in requests],
+            "awaiting_you": selectors.pending_approvals_for(request.user),
+        },
+    )
+
+
+def promotion_context(request, promotion: PromotionRequest, **extra) -> dict[str, Any]:
+    """Return everything the request page shows."""
+    eligible, code = selectors.approval_eligibility(request.user, promotion)
+    if code == selectors.REASON_MISSING_ROLE and promotion.requested_by_id == request.user.pk:
+        code = selectors.REASON_SELF_APPROVAL  # for the requester, that is the reason that matters
+    base = diff_base(promotion)
+    return {
+        "promotion": promotion,
+        "version": promotion.version,
+        "version_url": version_url(promotion.version),
+        "diff": version_diff(base, promotion.version),
+        "nothing_live": (
+            NOTHING_LIVE_BEFORE if promotion.status == PromotionStatus.PROMOTED else NOTHING_LIVE_YET
+        ).format(environment=promotion.environment.name),
+        "diff_identical": DIFF_IDENTICAL,
+        "gates": gate_report_context(selectors.latest_gate_run(promotion.version)),
+        "gates_required": promotion.environment.requires_gates,
+        "approvals": list(selectors.approvals_of(promotion)),
+        "approval_count": selectors.approval_count(promotion),
+        "can_decide": eligible,
+        "cannot_decide_reason": "" if eligible else eligibility_reason(code, promotion),
+        "can_cancel": promotion.status == PromotionStatus.PENDING
+        and promotion.requested_by_id == request.user.pk,
+        "decision_form": DecisionForm(),
+        "deployments": list(
+            Deployment.objects.filter(request=promotion)
+            .select_related("environment", "version")
+            .order_by("id")
+        ),
+        **extra,
+    }
+
+
+@console_page
+def promotion_detail(request, promotion_id: int):
+    """Show one request: version, diff against what is live, gates, approvals and the decision buttons."""
+    promotion = selectors.access_promotion(request.user, promotion_id)
+    return render(request, "promotions/detail.html", promotion_context(request, promotion))
+
+
+def refused(request, promotion: PromotionRequest, error: DomainError, form=None):
+    """Re-render the request page with the refusal message, answering with the error's status."""
+    context = promotion_context(request, promotion, error=error.message)
+    if form is not None:
+        context["decision_form"] = form
+    return render(request, "promotions/detail.html", context, status=error.status)
+
+
+@console_page
+@require_POST
+def promotion_approve_view(request, promotion_id: int):
+    """Approve a request (eligible reviewers); it deploys when gates and approvals suffice."""
+    promotion = selectors.access_promotion(request.user, promotion_id)
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        promotion = promotion_approve(actor=request.user, request=promotion, comment=comment)
+    except DomainError as error:
+        return refused(request, promotion, error, form)
+    messages.success(request, APPROVED_MESSAGE.format(id=promotion.pk))
+    if promotion.status == PromotionStatus.PROMOTED:
+        messages.success(
+            request,
+            PROMOTED_MESSAGE.format(
+                id=promotion.pk, version=promotion.version, environment=promotion.environment.name
+            ),
+        )
+    return redirect("promotions-detail", promotion.pk)
+
+
+@console_page
+@require_POST
+def promotion_reject_view(request, promotion_id: int):
+    """Reject a request (eligible reviewers; a comment is required); one rejection ends it."""
+    promotion = selectors.access_promotion(request.user, promotion_id)
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        promotion = promotion_reject(actor=request.user, request=promotion, comment=comment)
+    except DomainError as error:
+        return refused(request, promotion, error, form)
+    messages.success(request, REJECTED_MESSAGE.format(id=promotion.pk))
+    return redirect("promotions-detail", promotion.pk)
+
+
+@console_page
+@require_POST
+def promotion_cancel_view(request, promotion_id: int):
+    """Cancel a pending request (its requester only)."""
+    promotion = selectors.access_promotion(request.user, promotion_id)
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        promotion = promotion_cancel(actor=request.user, request=promotion, comment=comment)
+    except DomainError as error:
+        return refused(request, promotion, error, form)
+    messages.success(request, CANCELLED_MESSAGE.format(id=promotion.pk))
+    return redirect("promotions-detail", promotion.pk)
+
+
+def version_page_or(version, fallback: str) -> str:
+    """Return the version's console URL, or `fallback` when there is none."""
+    return version_url(version) or fallback
+
+
+@console_page
+@require_POST
+def promotion_request_view(request):
+    """Request a promotion from the version page's panel; back to the version page with the refusal."""
+    names = [environment.name for environment in selectors.environments()]
+    form = PromotionRequestForm(request.POST, environment_names=names)
+    if not form.is_valid():
+        return render(
+            request, "promotions/request_refused.html", {"form": form, "errors": form.errors}, status=400
+        )
+    version = access_version(request.user, form.cleaned_data["bundle"], form.cleaned_data["version"])
+    environment = selectors.access_environment(request.user, form.cleaned_data["environment"])
+    try:
+        promotion = promotion_request_create(
+            actor=request.user,
+            version=version,
+            environment=environment,
+            justification=form.cleaned_data["justification"],
+        )
+    except DomainError as error:
+        context = {
+            "form": form,
+            "version": version,
+            "version_url": version_url(version),
+            "error": error.message,
+        }
+        return render(request, "promotions/request_refused.html", context, status=error.status)
+    messages.success(
+        request,
+        REQUESTED_MESSAGE.format(
+            version=version, environment=environment.name, id=promotion.pk, status=promotion.status
+        ),
+    )
+    return redirect("promotions-detail", promotion.pk)
+
+
+@console_page
+@require_POST
+def gate_run_view(request):
+    """Start (or find) the gate run of a version, then go back to the version page."""
+    form = GateRunForm(request.POST)
+    if not form.is_valid():
+        return error_page(request, NotFound(NO_SUCH_VERSION))
+    version = access_version(request.user, form.cleaned_data["bundle"], form.cleaned_data["version"])
+    try:
+        run = gate_run_start(actor=request.user, version=version)
+    except DomainError as error:
+        return error_page(request, error)
+    messages.success(request, GATES_STARTED_MESSAGE.format(id=run.pk, version=version, status=run.status))
+    return redirect(version_page_or(version, reverse("promotions-list")))
+
+
+def version_panel(request, version):
+    """Return the version page's promotions panel: latest gate run, Run gates, Request promotion, requests."""
+    membership = membership_of(request.user, current_tenant())
+    if membership is None or not membership.can(Capability.VIEW):
+        return None
+    names = [environment.name for environment in selectors.environments()]
+    return (
+        "promotions/_version_panel.html",
+        {
+            "version": version,
+            "gates": gate_report_context(selectors.latest_gate_run(version)),
+            "can_run_gates": membership.can(Capability.RUN_GATES),
+            "can_request": membership.can(Capability.REQUEST_PROMOTION),
+            "gate_form": GateRunForm(initial={"bundle": version.bundle.name, "version": version.version}),
+            "request_form": PromotionRequestForm(
+                initial={"bundle": version.bundle.name, "version": version.version}, environment_names=names
+            ),
+            "requests": list(
+                PromotionRequest.objects.filter(version=version).select_related("environment")[:20]
+            ),
+            "deployments": selectors.version_deployments(version),
+        },
+    )
+
+
+def register_console_panels() -> None:
+    """Add the promotions panel to the console's version page (call from PromotionsConfig.ready())."""
+    from bundles import extensions
+
+    extensions.register_version_panel(version_panel, order=50)
+
+
+# Environments ---------------------------------------------------------------------------------------------
+
+
+@console_page
+def environment_list(request):
+    """List environments with their rules and what is live in each."""
+    live = selectors.live_versions()
+    rows = []
+    for environment in selectors.environments():
+        rows.append(
+            {
+                "environment": environment,
+                "live": [
+                    (bundle, deployment, version_url(deployment.version))
+                    for bundle, env, deployment in live
+                    if env.pk == environment.pk
+                ],
+                "approvers": selectors.environment_approvers(environment),
+            }
+        )
+    return render(request, "promotions/environments.html", {"rows": rows})
+
+
+def environment_context(request, environment, **extra) -> dict[str, Any]:
+    """Return everything the environment page shows to this member."""
+    capabilities = capabilities_of(request)
+    live = [
+        (bundle, deployment, version_url(deployment.version))
+        for bundle, env, deployment in selectors.live_versions()
+        if env.pk == environment.pk
+    ]
+    can_rollback = Capability.ROLLBACK in capabilities
+    can_manage = Capability.MANAGE_ENVIRONMENTS in capabilities
+    others = [env.name for env in selectors.environments() if env.pk != environment.pk]
+    rules_form = extra.pop("rules_form", None) or EnvironmentRulesForm(
+        initial={
+            "description": environment.description,
+            "requires_gates": environment.requires_gates,
+            "required_approvals": environment.required_approvals,
+            "requires_live_in": environment.requires_live_in.name if environment.requires_live_in else "",
+        },
+        other_environment_names=others,
+    )
+    return {
+        "environment": environment,
+        "live": [
+            {
+                "bundle": bundle,
+                "deployment": deployment,
+                "version_url": url,
+                "candidates": selectors.rollback_candidates(bundle, environment) if can_rollback else [],
+            }
+            for bundle, deployment, url in live
+        ],
+        "timeline": [
+            (deployment, version_url(deployment.version))
+            for deployment in selectors.deployment_history(environment=environment)[:TIMELINE_LENGTH]
+        ],
+        "never_deployed": [b for b in bundle_list() if all(b.pk != row[0].pk for row in live)],
+        "can_rollback": can_rollback,
+        "can_manage": can_manage,
+        "rules_form": rules_form if can_manage else None,
+        "approver_form": ApproverForm() if can_manage else None,
+        "approvers": selectors.environment_approvers(environment),
+        **extra,
+    }
+
+
+@console_page
+def environment_detail(request, name: str):
+    """Show an environment: live versions, deployments, Rollback, and (admins) rules and approvers."""
+    environment = selectors.access_environment(request.user, name)
+    return render(request, "promotions/environment.html", environment_context(request, environment))
+
+
+def environment_refused(request, environment, message: str, status: int, **extra):
+    """Re-render the environment page with a refusal message and status."""
+    context = environment_context(request, environment, error=message, **extra)
+    return render(request, "promotions/environment.html", context, status=status)
+
+
+@console_page
+@require_POST
+def environment_rollback_view(request, name: str):
+    """Roll a bundle back in this environment (operators)."""
+    environment = selectors.access_environment(request.user, name)
+    form = RollbackForm(request.POST)
+    if not form.is_valid():
+        return error_page(request, NotFound(NO_SUCH_BUNDLE))
+    bundle = access_bundle(request.user, form.cleaned_data["bundle"])
+    try:
+        deployment = deployment_rollback(
+            actor=request.user,
+            bundle=bundle,
+            environment=environment,
+            to_version=form.cleaned_data["to_version"] or None,
+            justification=form.cleaned_data["justification"],
+        )
+    except DomainError as error:
+        return environment_refused(request, environment, error.message, error.status)
+    messages.success(
+        request,
+        ROLLED_BACK_MESSAGE.format(
+            bundle=bundle.name, environment=environment.name, version=deployment.version
+        ),
+    )
+    return redirect("promotions-environment", environment.name)
+
+
+@console_page
+@require_POST
+def environment_rules_view(request, name: str):
+    """Change an environment's promotion rules (admins)."""
+    environment = selectors.access_environment(request.user, name)
+    others = [env.name for env in selectors.environments() if env.pk != environment.pk]
+    form = EnvironmentRulesForm(request.POST, other_environment_names=others)
+    if not form.is_valid():
+        return environment_refused(request, environment, "Fix the rules below.", 400, rules_form=form)
+    try:
+        environment_update(
+            actor=request.user,
+            environment=environment,
+            description=form.cleaned_data["description"],
+            requires_gates=form.cleaned_data["requires_gates"],
+            required_approvals=form.cleaned_data["required_approvals"],
+            requires_live_in=form.cleaned_data["requires_live_in"] or None,
+        )
+    except DomainError as error:
+        return environment_refused(request, environment, error.message, error.status, rules_form=form)
+    messages.success(request, RULES_SAVED_MESSAGE.format(environment=environment.name))
+    return redirect("promotions-environment", environment.name)
+
+
+@console_page
+@require_http_methods(["POST"])
+def environment_approvers_view(request, name: str):
+    """Grant or revoke a member's approve_promotion on this environment (admins)."""
+    environment = selectors.access_environment(request.user, name)
+    form = ApproverForm(request.POST)
+    if not form.is_valid():
+        return environment_refused(request, environment, "Name a member and grant or revoke.", 400)
+    username = form.cleaned_data["username"].strip()
+    granted = form.cleaned_data["granted"]
+    try:
+        require_capability(request.user, Capability.MANAGE_ENVIRONMENTS)
+        user = selectors.active_member(username)
+        if user is None:
+            raise UserNotFound(USER_NOT_FOUND.format(username=username))
+        environment_approval_grant(actor=request.user, environment=environment, user=user, granted=granted)
+    except DomainError as error:
+        return environment_refused(request, environment, error.message, error.status)
+    template = APPROVER_GRANTED_MESSAGE if granted else APPROVER_REVOKED_MESSAGE
+    messages.success(request, template.format(username=username, environment=environment.name))
+    return redirect("promotions-environment", environment.name)

@@ -1,0 +1,59 @@
+"""The demo seeder: default environments, approvers, gates run inline, live versions; idempotent."""
+
+import io
+
+import pytest
+
+from audit.models import Record
+from promotions.demo import seed_promotions
+from promotions.models import Deployment, GateRun, PromotionRequest
+from promotions.selectors import (
+    access_environment,
+    environment_approvers,
+    live_version,
+    pending_approvals_for,
+)
+from tests.bundles.bundle_factories import CLAIMS, SUPPORT, push
+
+
+@pytest.fixture
+def users(in_tenant_a, make_member):
+    roles = {"author": ["author"], "reviewer": ["reviewer"], "operator": ["operator"], "admin": ["admin"]}
+    return {name: make_member(in_tenant_a, f"demo-{name}", role) for name, role in roles.items()}
+
+
+def test_the_seeder_makes_versions_live_and_leaves_one_approval_waiting(in_tenant_a, users):
+    claims = push(users["author"], name=CLAIMS).version
+    support = push(users["author"], name=SUPPORT).version
+    seed_promotions(tenant=in_tenant_a, users=users, stdout=io.StringIO())
+    staging, current = access_environment(None, "staging"), access_environment(None, "current")
+    assert users["reviewer"] in environment_approvers(current)
+    assert users["reviewer"] in environment_approvers(staging)
+    assert set(GateRun.objects.values_list("status", flat=True)) == {"passed"}
+    assert live_version(claims.bundle, staging) == claims
+    assert live_version(claims.bundle, current) == claims
+    assert live_version(support.bundle, staging) == support
+    assert live_version(support.bundle, current) is None
+    waiting = pending_approvals_for(users["reviewer"])
+    assert [(item.version, item.environment.name) for item in waiting] == [(support, "current")]
+    approved = Record.objects.get(action="promotion.approved")
+    assert approved.actor_name == users["reviewer"].username
+
+
+def test_seeding_twice_changes_nothing(in_tenant_a, users):
+    push(users["author"], name=CLAIMS)
+    push(users["author"], name=SUPPORT)
+    seed_promotions(tenant=in_tenant_a, users=users, stdout=io.StringIO())
+    counts = (
+        GateRun.objects.count(),
+        PromotionRequest.objects.count(),
+        Deployment.objects.count(),
+        Record.objects.count(),
+    )
+    seed_promotions(tenant=in_tenant_a, users=users, stdout=io.StringIO())
+    assert (
+        GateRun.objects.count(),
+        PromotionRequest.objects.count(),
+        Deployment.objects.count(),
+        Record.objects.count(),
+    ) == counts
