@@ -44,9 +44,10 @@ EXIT_SERVER = 5
 EXIT_CODES_HELP = """\
 exit codes:
   0  success
-  1  refused: validation errors, gates failed, promotion rejected/cancelled/failed, API 4xx with an error code
+  1  refused: validation errors, gates failed, promotion rejected/cancelled/failed, API 4xx with an error
+     code, a promotion rule (deciding your own request, cancelling someone else's)
   2  usage error (bad arguments, missing directory or bundle name, local tooling missing)
-  3  authentication or permission error (HTTP 401/403)
+  3  authentication or permission error (HTTP 401/403: bad token, missing role or grant)
   4  not found (HTTP 404)
   5  server or network error, gate run error, or --wait timed out
 """
@@ -78,6 +79,10 @@ SKIPPED_DIRECTORIES = frozenset({".git", "__MACOSX"})
 MANIFEST_NAME = re.compile(
     r"""^name:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9._-]*)["']?[ \t]*(?:#.*)?$""", re.MULTILINE
 )
+
+# 403 answers that are a promotion rule refusing the action (exit 1), not missing credentials or roles
+# (exit 3): the requester deciding their own request, someone else cancelling it.
+RULE_REFUSAL_CODES = frozenset({"self_approval", "not_the_requester"})
 
 GATE_OUTCOMES = {"passed": EXIT_OK, "failed": EXIT_REFUSED, "error": EXIT_SERVER}
 PROMOTION_OUTCOMES = {
@@ -150,7 +155,7 @@ class ApiError(CliError):
     """The API answered with an error status (and, normally, the ``{"error": {...}}`` body)."""
 
     def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None):
-        super().__init__(message, exit_code_for_status(status))
+        super().__init__(message, exit_code_for(status, code))
         self.status = status
         self.code = code
         self.details = details or []
@@ -158,6 +163,13 @@ class ApiError(CliError):
     def as_dict(self) -> dict[str, Any]:
         """Return the API's error body."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def exit_code_for(status: int, code: str) -> int:
+    """Return the exit code for an API error: governance rules that say no are refusals, not auth failures."""
+    if status == 403 and code in RULE_REFUSAL_CODES:
+        return EXIT_REFUSED
+    return exit_code_for_status(status)
 
 
 def exit_code_for_status(status: int) -> int:

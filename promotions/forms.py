@@ -25,7 +25,8 @@ class PromotionRequestForm(forms.Form):
     bundle = forms.CharField(widget=forms.HiddenInput, max_length=63)
     version = forms.CharField(widget=forms.HiddenInput, max_length=64)
     environment = forms.ChoiceField()
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+    # Not required here: the service refuses a blank justification with its own message.
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
 
     def __init__(self, *args, environment_names: list[str], **kwargs):
         super().__init__(*args, **kwargs)

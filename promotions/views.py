@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from bundles.diff import diff_versions
 from bundles.selectors import access_bundle, access_version, bundle_list
@@ -71,7 +71,7 @@ APPROVER_REVOKED_MESSAGE = "{username} may no longer approve promotions to {envi
 
 
 def console_page(view):
-    """Require a signed-in member who may view; answer 404 for not-found errors and 403 for refusals."""
+    """Require a signed-in member who may view; render any domain error as its status page."""
 
     @login_required
     @functools.wraps(view)
@@ -559,7 +559,7 @@ def environment_rules_view(request, name: str):
 
 
 @console_page
-@require_http_methods(["POST"])
+@require_POST
 def environment_approvers_view(request, name: str):
     """Grant or revoke a member's approve_promotion on this environment (admins)."""
     environment = selectors.access_environment(request.user, name)

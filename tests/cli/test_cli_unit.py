@@ -34,6 +34,7 @@ from cli.contractor import (
     build_parser,
     bundle_archive,
     config_from_env,
+    exit_code_for,
     exit_code_for_status,
     format_bundle_error,
     format_detail,
@@ -94,6 +95,21 @@ def answers(*records):
 )
 def test_http_statuses_map_to_the_documented_exit_codes(status, code):
     assert exit_code_for_status(status) == code
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code"),
+    [
+        (403, "self_approval", EXIT_REFUSED),
+        (403, "not_the_requester", EXIT_REFUSED),
+        (403, "missing_role", EXIT_AUTH),
+        (403, "not_an_approver", EXIT_AUTH),
+        (403, "not_a_member", EXIT_AUTH),
+        (409, "self_approval", EXIT_REFUSED),
+    ],
+)
+def test_a_403_that_is_a_promotion_rule_is_a_refusal_not_an_auth_failure(status, code, exit_code):
+    assert exit_code_for(status, code) == exit_code
 
 
 def test_the_exit_codes_are_documented_in_the_help():

@@ -1,0 +1,217 @@
+"""The contractor CLI against a real control-plane process and a real Celery worker, on a committed tenant.
+
+Each command runs as its own process (`python -m cli.contractor`), the way a CI job runs it; the assertions
+are on exit codes and on what it prints.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from promotions.exceptions import SELF_APPROVAL
+from promotions.selectors import access_environment
+from promotions.services import environment_approval_grant, environments_ensure_defaults
+from tenancy.services import membership_set
+from tests.conftest import run_committed
+from tests.live import ROOT, control_plane_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.worker
+
+BUNDLE = "cli-triage"
+PASSWORD = "pw-for-e2e-cli-1"
+WAIT = "60"
+MEMBERS = {
+    "author": ["author"],
+    "reviewer": ["reviewer"],
+    "operator": ["operator"],
+    "lead": ["author", "reviewer"],  # may request and approve, never their own request
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """The outcome of one CLI process."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def create_members(tenant) -> dict[str, str]:
+    """Create the CLI users (committed) with their roles and tokens; reviewer and lead may approve current."""
+    environments_ensure_defaults()
+    tokens = {}
+    current = access_environment(None, "current")
+    for role, roles in MEMBERS.items():
+        user, _ = get_user_model().objects.get_or_create(username=f"e2e-cli-{role}")
+        user.set_password(PASSWORD)
+        user.save()
+        membership_set(actor=None, tenant=tenant, user=user, roles=roles)
+        if "reviewer" in roles:
+            environment_approval_grant(actor=None, environment=current, user=user, granted=True)
+        tokens[role] = Token.objects.get_or_create(user=user)[0].key
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def cli(control_plane_server, celery_worker_process, committed_tenant, django_db_blocker):  # noqa: F811
+    """Return a function running `contractor COMMAND-LINE` as a member (by role) of the committed tenant."""
+    with django_db_blocker.unblock():
+        tokens = run_committed(create_members, committed_tenant, tenant=committed_tenant)
+        host = committed_tenant.domains.get(is_primary=True).domain
+
+    def contractor(command_line: str, *, role: str = "author", token: str | None = None) -> Run:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "CONTRACTOR_URL": control_plane_server.address,
+            "CONTRACTOR_HOST": host,
+            "CONTRACTOR_TOKEN": token if token is not None else tokens[role],
+        }
+        env.pop("CONTRACTOR_TENANT", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.contractor", *shlex.split(command_line)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    return contractor
+
+
+@pytest.fixture(scope="module")
+def bundle_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Return copies of examples/claims-triage named cli-triage, at versions 1.0.0 and 1.1.0."""
+    dirs = {}
+    for version in ("1.0.0", "1.1.0"):
+        target = tmp_path_factory.mktemp(f"bundle-{version}") / BUNDLE
+        shutil.copytree(ROOT / "examples" / "claims-triage", target)
+        manifest = target / "bundle.yaml"
+        text = re.sub(r"(?m)^name: .*$", f"name: {BUNDLE}", manifest.read_text())
+        text = re.sub(r"(?m)^version: .*$", f"version: {version}", text)
+        if version != "1.0.0":
+            text = re.sub(r"(?m)^description: .*$", "description: Route claims (tuned)", text)
+        manifest.write_text(text)
+        dirs[version] = target
+    return dirs
+
+
+def assert_ran(run: Run, code: int = 0) -> Run:
+    assert run.code == code, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
+    return run
+
+
+def test_a_bad_token_exits_3(cli):
+    run = assert_ran(cli("status", token="not-a-real-token"), 3)
+    assert "HTTP 401" in run.err
+
+
+def test_an_unknown_bundle_exits_4(cli):
+    run = assert_ran(cli("status no-such-bundle"), 4)
+    assert "HTTP 404" in run.err
+    assert_ran(cli("gates run no-such-bundle 1.0.0"), 4)
+
+
+def test_contractor_test_validates_and_runs_the_suites_without_a_server(bundle_dirs):
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.contractor", "test", str(bundle_dirs["1.0.0"])],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CONTRACTOR_URL": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"valid: {BUNDLE} 1.0.0 sha256:")
+    assert "golden" in result.stdout
+
+
+def test_push_gates_promote_approve_status_and_rollback_from_the_command_line(cli, bundle_dirs):
+    first_dir, second_dir = bundle_dirs["1.0.0"], bundle_dirs["1.1.0"]
+    # push: new, then unchanged
+    pushed = assert_ran(cli(f"--json push {first_dir}")).json()
+    assert (pushed["name"], pushed["version"], pushed["outcome"]) == (BUNDLE, "1.0.0", "new")
+    assert pushed["digest"].startswith("sha256:")
+    again = assert_ran(cli(f"push {first_dir}"))
+    assert again.out.strip() == f"pushed {BUNDLE} 1.0.0 {pushed['digest']} (unchanged)"
+
+    # gates, waited for
+    gates = assert_ran(cli(f"gates run {BUNDLE} 1.0.0 --wait --timeout {WAIT}"))
+    assert re.match(r"gate run \d+: passed\n", gates.out)
+    assert "suite golden: passed (pass rate 100%, policy coverage 100%)" in gates.out
+
+    # staging needs no approval: promoted while we wait
+    staging = assert_ran(
+        cli(f"promote {BUNDLE} 1.0.0 --to staging --justification 'CI run 1' --wait --timeout {WAIT}")
+    )
+    assert re.match(rf"promotion \d+ of {BUNDLE} 1.0.0 to staging: promoted", staging.out)
+
+    # current needs one approval by someone else: the request stays pending
+    requested = assert_ran(
+        cli(f"--json promote {BUNDLE} 1.0.0 --to current --justification 'CI run 1'")
+    ).json()
+    assert requested["status"] == "pending"
+    first = requested["id"]
+    refused = assert_ran(cli(f"approve {first}", role="author"), 3)  # an author may not approve at all
+    assert "missing_role, HTTP 403" in refused.err
+    approved = assert_ran(cli(f"approve {first} --comment LGTM", role="reviewer"))
+    assert approved.out.strip() == f"promotion {first}: promoted"
+    twice = assert_ran(cli(f"approve {first}", role="reviewer"), 1)
+    assert "request_not_pending, HTTP 409" in twice.err
+
+    status = assert_ran(cli(f"status {BUNDLE}"))
+    assert re.search(rf"(?m)^{BUNDLE}\s+current\s+1\.0\.0\s+promote\s", status.out)
+    assert re.search(rf"(?m)^{BUNDLE}\s+staging\s+1\.0\.0\s+promote\s", status.out)
+
+    # 1.1.0: pushed by the author; the lead promotes it to staging (the request starts the gates itself)
+    # and requests current, which they may not approve themselves
+    assert_ran(cli(f"push {second_dir}"))
+    assert_ran(
+        cli(
+            f"promote {BUNDLE} 1.1.0 --to staging --justification 'CI run 2' --wait --timeout {WAIT}",
+            role="lead",
+        )
+    )
+    second = assert_ran(
+        cli(f"--json promote {BUNDLE} 1.1.0 --to current --justification x", role="lead")
+    ).json()
+    own = assert_ran(cli(f"approve {second['id']}", role="lead"), 1)  # a rule, not a missing right
+    assert SELF_APPROVAL in own.err
+    assert "self_approval, HTTP 403" in own.err
+    assert_ran(cli(f"approve {second['id']}", role="reviewer"))
+    live = assert_ran(cli(f"--json status {BUNDLE}")).json()["live"]
+    assert {(row["environment"], row["version"]) for row in live} == {
+        ("staging", "1.1.0"),
+        ("current", "1.1.0"),
+    }
+
+    # rollback: only operators; the default target is the version live before
+    denied = assert_ran(cli(f"rollback {BUNDLE} --env current --justification bad", role="author"), 3)
+    assert "missing_role" in denied.err
+    rolled = assert_ran(
+        cli(f"rollback {BUNDLE} --env current --justification '1.1.0 misroutes'", role="operator")
+    )
+    assert rolled.out.strip() == f"rolled back {BUNDLE} in current to 1.0.0"
+    status = assert_ran(cli(f"status {BUNDLE}"))
+    assert re.search(rf"(?m)^{BUNDLE}\s+current\s+1\.0\.0\s+rollback\s", status.out)
+    assert re.search(rf"(?m)^{BUNDLE}\s+staging\s+1\.1\.0\s+promote\s", status.out)
+    never = assert_ran(
+        cli(f"rollback {BUNDLE} --env current --to 9.9.9 --justification x", role="operator"), 1
+    )
+    assert "not_previously_live, HTTP 409" in never.err
