@@ -6,7 +6,7 @@ idempotent.
 
 from collections.abc import Callable
 
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 
 _seeders: list[tuple[int, Callable]] = []
 
@@ -20,6 +20,6 @@ def register_seeder(seeder: Callable, *, order: int = 100) -> None:
 
 def seed_apps(*, tenant, users: dict, stdout) -> None:
     """Run every registered seeder in the tenant's schema."""
-    with schema_context(tenant.schema_name):
+    with tenant_context(tenant):
         for _, seeder in _seeders:
             seeder(tenant=tenant, users=users, stdout=stdout)

@@ -9,8 +9,13 @@ from tenancy.models import Membership, Tenant
 def current_tenant() -> Tenant | None:
     """Return the tenant of the current database connection, or None on the public schema."""
     tenant = getattr(connection, "tenant", None)
-    if tenant is None or tenant.schema_name == "public" or not isinstance(tenant, Tenant):
+    if tenant is None or tenant.schema_name == "public":
         return None
+    if not isinstance(tenant, Tenant):
+        # schema_context() sets a stand-in object; resolve it to the real tenant once per switch.
+        tenant = Tenant.objects.filter(schema_name=tenant.schema_name).first()
+        if tenant is not None:
+            connection.tenant = tenant
     return tenant
 
 
