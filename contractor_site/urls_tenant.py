@@ -12,7 +12,7 @@ from contractor_site.health import healthz, readyz
 from tenancy import apis as tenancy_apis
 from tenancy import views as tenancy_views
 
-APPS = ("bundles", "promotions", "runtime")
+APPS = ("audit", "bundles", "promotions", "runtime")
 
 api_v1 = [
     path("auth/token/", tenancy_apis.TokenApi.as_view(), name="api-token"),

@@ -1,0 +1,145 @@
+"""Audit API: browse records, verify their hashes, read change history.
+
+Access is declared by capability name (the tenant-membership permission of the API enforces it), so this
+module imports no other app.
+"""
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit import history
+from audit.exceptions import INVALID_TIME, UNKNOWN_HISTORY_MODEL, InvalidTimeFilter, UnknownHistoryModel
+from audit.models import Record
+from audit.selectors import record_is_intact, records, verification_report
+from contractor_site.errors import NotFound
+
+VIEW_AUDIT = "view_audit"
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Record
+        fields = [
+            "id",
+            "created_at",
+            "actor_kind",
+            "actor_id",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "record_hash",
+        ]
+
+
+def parse_time_filter(request, name: str):
+    """Return the ISO-8601 time in query parameter `name`, or None; raise on a malformed value."""
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    moment = parse_datetime(value)
+    if moment is None:
+        raise InvalidTimeFilter(INVALID_TIME.format(name=name, value=value))
+    return moment
+
+
+class RecordListApi(APIView):
+    """The tenant's audit records, newest first."""
+
+    required_capabilities = {"GET": VIEW_AUDIT}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("action", str),
+            OpenApiParameter("actor", str),
+            OpenApiParameter("target_type", str),
+            OpenApiParameter("target_id", str),
+            OpenApiParameter("since", str, description="ISO-8601 time"),
+            OpenApiParameter("until", str, description="ISO-8601 time"),
+        ],
+        responses=RecordSerializer(many=True),
+    )
+    def get(self, request):
+        queryset = records(
+            action=request.query_params.get("action"),
+            target_type=request.query_params.get("target_type"),
+            target_id=request.query_params.get("target_id"),
+            actor_name=request.query_params.get("actor"),
+            since=parse_time_filter(request, "since"),
+            until=parse_time_filter(request, "until"),
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(RecordSerializer(page, many=True).data)
+
+
+class RecordDetailApi(APIView):
+    """One audit record and whether its hash verifies."""
+
+    required_capabilities = {"GET": VIEW_AUDIT}
+
+    class OutputSerializer(RecordSerializer):
+        intact = serializers.BooleanField()
+
+        class Meta(RecordSerializer.Meta):
+            fields = [*RecordSerializer.Meta.fields, "intact"]
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, record_id: int):
+        entry = Record.objects.filter(pk=record_id).first()
+        if entry is None:
+            raise NotFound(f"No audit record {record_id}.")
+        entry.intact = record_is_intact(entry)
+        return Response(self.OutputSerializer(entry).data)
+
+
+class VerifyApi(APIView):
+    """Recompute every record hash of the tenant and report the first record that does not verify."""
+
+    required_capabilities = {"GET": VIEW_AUDIT}
+
+    class OutputSerializer(serializers.Serializer):
+        intact = serializers.BooleanField()
+        checked = serializers.IntegerField()
+        first_bad_record = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(verification_report())
+
+
+class HistoryApi(APIView):
+    """Change history of one tracked model (`model=bundles.bundle`), newest first."""
+
+    required_capabilities = {"GET": VIEW_AUDIT}
+
+    class OutputSerializer(serializers.Serializer):
+        model = serializers.CharField(source="model_label")
+        object_id = serializers.CharField()
+        object = serializers.CharField(source="object_repr")
+        history_id = serializers.IntegerField()
+        type = serializers.CharField(source="history_type")
+        date = serializers.DateTimeField(source="history_date")
+        user = serializers.CharField()
+        changes = serializers.SerializerMethodField()
+
+        def get_changes(self, change) -> list[dict]:
+            return [{"field": field, "old": str(old), "new": str(new)} for field, old, new in change.changes]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("model", str, required=True), OpenApiParameter("object_id", str)],
+        responses=OutputSerializer(many=True),
+    )
+    def get(self, request):
+        label = request.query_params.get("model", "")
+        if label not in history.tracked_models():
+            raise UnknownHistoryModel(
+                UNKNOWN_HISTORY_MODEL.format(model=label, models=", ".join(history.tracked_models()))
+            )
+        changes = history.recent_changes(label, object_id=request.query_params.get("object_id"))
+        return Response(self.OutputSerializer(changes, many=True).data)

@@ -1,0 +1,103 @@
+"""Console pages of the audit log: records, one record, verification, change history.
+
+The membership middleware sets `request.membership`; the capability is checked by name so this module
+imports no other app.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_datetime
+
+from audit import history
+from audit.models import Record
+from audit.selectors import record_is_intact, records, verification_report
+
+VIEW_AUDIT = "view_audit"
+PAGE_SIZE = 50
+FILTERS = ("action", "actor", "target_type", "target_id", "since", "until")
+
+
+def audit_access(view):
+    """Allow members whose roles include view_audit; 403 page for other members."""
+
+    @login_required
+    def guarded(request, *args, **kwargs):
+        membership = getattr(request, "membership", None)
+        if membership is None or not membership.can(VIEW_AUDIT):
+            reason = "Your roles do not allow reading the audit log (auditor or admin)."
+            return render(request, "403.html", {"reason": reason}, status=403)
+        return view(request, *args, **kwargs)
+
+    guarded.__name__ = view.__name__
+    guarded.__doc__ = view.__doc__
+    return guarded
+
+
+@audit_access
+def record_list(request):
+    """List records, newest first, filtered by action, actor, target and time."""
+    chosen = {name: request.GET.get(name, "").strip() for name in FILTERS}
+    queryset = records(
+        action=chosen["action"] or None,
+        actor_name=chosen["actor"] or None,
+        target_type=chosen["target_type"] or None,
+        target_id=chosen["target_id"] or None,
+        since=parse_datetime(chosen["since"]) if chosen["since"] else None,
+        until=parse_datetime(chosen["until"]) if chosen["until"] else None,
+    )
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    actions = Record.objects.order_by("action").values_list("action", flat=True).distinct()
+    query = "&".join(f"{name}={value}" for name, value in chosen.items() if value)
+    return render(
+        request,
+        "audit/records.html",
+        {"page": page, "filters": chosen, "actions": actions, "query": query},
+    )
+
+
+@audit_access
+def record_detail(request, record_id: int):
+    """Show one record, its canonical data and whether its hash verifies."""
+    entry = get_object_or_404(Record, pk=record_id)
+    return render(request, "audit/record.html", {"record": entry, "intact": record_is_intact(entry)})
+
+
+@audit_access
+def verify(request):
+    """Recompute every record hash and show the result."""
+    return render(request, "audit/verify.html", {"report": verification_report()})
+
+
+@audit_access
+def history_index(request):
+    """List the history-tracked models and their latest changes."""
+    models = [
+        {
+            "label": label,
+            "name": history.model_verbose_name(label),
+            "changes": history.recent_changes(label, limit=5),
+        }
+        for label in history.tracked_models()
+    ]
+    return render(request, "audit/history_index.html", {"models": models})
+
+
+@audit_access
+def history_model(request, label: str):
+    """List the latest changes of one tracked model, with the fields each changed."""
+    if label not in history.tracked_models():
+        raise Http404("Not a tracked model.")
+    object_id = request.GET.get("object_id") or None
+    changes = history.recent_changes(label, object_id=object_id, limit=200)
+    return render(
+        request,
+        "audit/history_model.html",
+        {
+            "label": label,
+            "name": history.model_verbose_name(label),
+            "changes": changes,
+            "object_id": object_id,
+        },
+    )
