@@ -4,7 +4,7 @@ from guardian.shortcuts import get_perms
 
 from bundles.models import Bundle, BundleVersion
 from bundles.selectors import versions_of
-from promotions.models import PromotionRequest, PromotionStatus
+from promotions.models import Deployment, PromotionRequest, PromotionStatus
 from promotions.selectors import (
     access_environment,
     live_version,
@@ -38,10 +38,11 @@ def seed_promotions(*, tenant, users: dict, stdout) -> None:
             run = gate_run_start(actor=users["author"], version=version, enqueue=False)
             gate_run_execute(gate_run_id=run.pk)
     author, reviewer = users["author"], users["reviewer"]
-    claims = newest(LIVE_EVERYWHERE, major="1")
-    if claims is not None:
-        promote(claims, staging, author=author, reviewer=reviewer)
-        promote(claims, current, author=author, reviewer=reviewer)
+    # Every release of claims-triage goes live in order, so current has a history to roll back through.
+    for claims in releases_in_order(LIVE_EVERYWHERE):
+        for environment in (staging, current):
+            if not Deployment.objects.filter(version=claims, environment=environment).exists():
+                promote(claims, environment, author=author, reviewer=reviewer)
     support = newest(WAITING_FOR_APPROVAL)
     if support is not None:
         promote(support, staging, author=author, reviewer=reviewer)
@@ -49,13 +50,22 @@ def seed_promotions(*, tenant, users: dict, stdout) -> None:
     stdout.write("  Promotions: staging and current with live versions; reviewer approves promotions.")
 
 
-def newest(name: str, major: str | None = None) -> BundleVersion | None:
-    """Return the highest version of bundle `name` (within `major` when given) that passed its gates."""
+def releases_in_order(name: str) -> list[BundleVersion]:
+    """Return the versions of bundle `name` that passed their gates, lowest first."""
+    bundle = Bundle.objects.filter(name=name).first()
+    if bundle is None:
+        return []
+    passed = [version for version in reversed(versions_of(bundle)) if version_passed_gates(version)]
+    return [BundleVersion.objects.select_related("bundle").get(pk=version.pk) for version in passed]
+
+
+def newest(name: str) -> BundleVersion | None:
+    """Return the highest version of bundle `name` that passed its gates."""
     bundle = Bundle.objects.filter(name=name).first()
     if bundle is None:
         return None
     for version in versions_of(bundle):
-        if (major is None or version.version.split(".")[0] == major) and version_passed_gates(version):
+        if version_passed_gates(version):
             return BundleVersion.objects.select_related("bundle").get(pk=version.pk)
     return None
 

@@ -74,15 +74,17 @@ def test_a_published_draft_is_read_only(author, in_tenant_a):
         draft_save(actor=author, draft=Draft.objects.get(pk=draft.pk), files=example_files())
 
 
-def test_the_demo_seeder_pushes_both_examples_once(author, in_tenant_a):
+def test_the_demo_seeder_pushes_the_examples_and_an_earlier_claims_release_once(author, in_tenant_a):
     out = io.StringIO()
     seed_bundles(tenant=None, users={"author": author}, stdout=out)
-    assert sorted(BundleVersion.objects.values_list("bundle__name", flat=True)) == sorted(EXAMPLES)
+    stored = sorted(BundleVersion.objects.values_list("bundle__name", "version"))
+    assert stored == [(CLAIMS, "1.1.0"), (CLAIMS, "1.2.0"), (SUPPORT, "0.3.0")]
+    assert BundleVersion.objects.get(bundle__name=CLAIMS, version="1.2.0").parent.version == "1.1.0"
     assert {CLAIMS, SUPPORT} == set(EXAMPLES)
     records = Record.objects.filter(action="bundle.version_pushed").count()
     again = io.StringIO()
     seed_bundles(tenant=None, users={"author": author}, stdout=again)
-    assert BundleVersion.objects.count() == 2
+    assert BundleVersion.objects.count() == 3
     assert Record.objects.filter(action="bundle.version_pushed").count() == records
     assert f"bundle {CLAIMS} 1.2.0 already stored" in again.getvalue()
     assert f"bundle {CLAIMS} 1.2.0 pushed" in out.getvalue()

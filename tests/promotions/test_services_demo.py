@@ -57,3 +57,18 @@ def test_seeding_twice_changes_nothing(in_tenant_a, users):
         Deployment.objects.count(),
         Record.objects.count(),
     ) == counts
+
+
+def test_after_the_bundle_seeder_every_claims_release_went_live_in_order_so_rollback_has_a_target(
+    in_tenant_a, users
+):
+    from bundles.demo import seed_bundles
+    from promotions.selectors import rollback_candidates
+
+    seed_bundles(tenant=in_tenant_a, users=users, stdout=io.StringIO())
+    seed_promotions(tenant=in_tenant_a, users=users, stdout=io.StringIO())
+    current = access_environment(None, "current")
+    history = Deployment.objects.filter(bundle__name=CLAIMS, environment=current).order_by("id")
+    assert [deployment.version.version for deployment in history] == ["1.1.0", "1.2.0"]
+    bundle = history[0].bundle
+    assert [version.version for version in rollback_candidates(bundle, current)] == ["1.1.0"]
