@@ -145,3 +145,21 @@ def _members(value: Any) -> dict[str, Any]:
 def _mapping(value: Any) -> dict[str, Any]:
     """Return the value if it is a mapping, else an empty one."""
     return value if isinstance(value, dict) else {}
+
+
+def diff_line_classes(diff: str) -> list[tuple[str, str]]:
+    """Return (css class, line) for each line of a unified diff, for the console."""
+    rows = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            css = "diff-file"
+        elif line.startswith("@@"):
+            css = "diff-hunk"
+        elif line.startswith("+"):
+            css = "diff-add"
+        elif line.startswith("-"):
+            css = "diff-del"
+        else:
+            css = ""
+        rows.append((css, line))
+    return rows

@@ -1,16 +1,14 @@
 """Console pages of bundles: list, bundle, version, diff, upload, push grants and the draft editor."""
 
 import json
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bundles.archive import BundleArchiveError, read_archive
-from bundles.diff import diff_versions
+from bundles.diff import diff_line_classes, diff_versions
 from bundles.exceptions import DRAFT_PUBLISHED
 from bundles.extensions import bundle_facts, bundle_panels, version_facts, version_panels
 from bundles.forms import GRANT, DiffForm, DraftForm, PushGrantForm, UploadForm
@@ -36,27 +34,12 @@ from bundles.services import (
 )
 from bundles.validation import validate_files
 from contractor_site.errors import DomainError
+from tenancy.console import console_page
 from tenancy.roles import Capability
 from tenancy.selectors import require_capability
 
-ERROR_TEMPLATES = {403: "403.html"}
+ERROR_TEMPLATE = "bundles/error.html"
 GENERAL = ""  # the group of errors that belong to no file of the draft
-
-
-def console_page(view):
-    """Require a signed-in member; render a domain error as its status page instead of a traceback."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            template = ERROR_TEMPLATES.get(error.status, "bundles/error.html")
-            context = {"reason": error.message, "error": error}
-            return render(request, template, context, status=error.status)
-
-    return wrapper
 
 
 def push_rights(membership) -> dict[str, bool]:
@@ -127,24 +110,6 @@ def numbered(text: str) -> list[tuple[int, str]]:
     return list(enumerate(text.splitlines(), start=1))
 
 
-def diff_lines(diff: str) -> list[tuple[str, str]]:
-    """Return (css class, line) for each line of a unified diff."""
-    rows = []
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---")):
-            css = "diff-file"
-        elif line.startswith("@@"):
-            css = "diff-hunk"
-        elif line.startswith("+"):
-            css = "diff-add"
-        elif line.startswith("-"):
-            css = "diff-del"
-        else:
-            css = ""
-        rows.append((css, line))
-    return rows
-
-
 def summary_lines(summary: dict) -> list[str]:
     """Return the semantic summary of a diff as readable sentences, empty when nothing changed in meaning."""
     lines = []
@@ -184,7 +149,7 @@ def named_changes(kind: str, changes: dict) -> list[str]:
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def bundle_list_page(request):
     """List the tenant's bundles with their latest version."""
     membership = require_capability(request.user, Capability.VIEW)
@@ -197,7 +162,7 @@ def bundle_list_page(request):
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def bundle_page(request, name: str):
     """Show a bundle: versions, the member's drafts, push grants (admins manage them), other apps' panels."""
     membership = require_capability(request.user, Capability.VIEW)
@@ -226,7 +191,7 @@ def bundle_page(request, name: str):
 
 
 @require_POST
-@console_page
+@console_page(ERROR_TEMPLATE)
 def push_grant_change(request, name: str):
     """Grant or revoke a member's push_version on the bundle (admins)."""
     require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)
@@ -249,7 +214,7 @@ def push_grant_change(request, name: str):
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def version_page(request, name: str, version: str):
     """Show one version: manifest facts, digest, parent, author, every file, other apps' panels."""
     require_capability(request.user, Capability.VIEW)
@@ -274,7 +239,7 @@ def version_page(request, name: str, version: str):
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def diff_page(request, name: str):
     """Compare any two versions: per-file unified diffs and what changed in meaning."""
     require_capability(request.user, Capability.VIEW)
@@ -294,7 +259,7 @@ def diff_page(request, name: str):
             old=old,
             new=new,
             diff=diff,
-            file_diffs=[{**entry, "lines": diff_lines(entry["diff"])} for entry in diff["files"]],
+            file_diffs=[{**entry, "lines": diff_line_classes(entry["diff"])} for entry in diff["files"]],
             summary=summary_lines(diff["summary"]),
         )
     return render(
@@ -303,7 +268,7 @@ def diff_page(request, name: str):
 
 
 @require_http_methods(["GET", "POST"])
-@console_page
+@console_page(ERROR_TEMPLATE)
 def upload_page(request):
     """Upload a .tar.gz: a new bundle (named by its bundle.yaml) or a new version of one."""
     membership = require_capability(request.user, Capability.VIEW)
@@ -347,7 +312,7 @@ def upload_page(request):
 
 
 @require_POST
-@console_page
+@console_page(ERROR_TEMPLATE)
 def draft_start(request, name: str):
     """Start a draft copying the latest version's files (needs the push grant on the bundle)."""
     membership = require_capability(request.user, Capability.PUSH_VERSION)
@@ -361,7 +326,7 @@ def draft_start(request, name: str):
 
 
 @require_http_methods(["GET", "POST"])
-@console_page
+@console_page(ERROR_TEMPLATE)
 def draft_page(request, name: str, draft_id: int):
     """Edit a draft: one textarea per file, add/remove files; Validate saves and checks, Publish pushes it."""
     membership = require_capability(request.user, Capability.PUSH_VERSION)
@@ -410,7 +375,7 @@ def draft_page(request, name: str, draft_id: int):
 
 
 @require_POST
-@console_page
+@console_page(ERROR_TEMPLATE)
 def draft_remove(request, name: str, draft_id: int):
     """Discard a draft."""
     require_capability(request.user, Capability.PUSH_VERSION)

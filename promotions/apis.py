@@ -450,46 +450,39 @@ class PromotionDetailApi(APIView):
         return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
 
 
-class PromotionApproveApi(APIView):
+class PromotionDecisionApi(APIView):
+    """Base of the decisions on a request: validate the comment, call the service, answer the new state."""
+
+    decide = None  # the service, set by each subclass
+
+    @extend_schema(request=ActionInputSerializer, responses=PromotionSerializer)
+    def post(self, request, promotion_id: int):
+        serializer = ActionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        found = access_promotion(request.user, promotion_id)
+        type(self).decide(actor=request.user, request=found, comment=serializer.validated_data["comment"])
+        return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
+
+
+class PromotionApproveApi(PromotionDecisionApi):
     """Approve a request (holders of approve_promotion on its environment; never the requester)."""
 
     required_capabilities = {"POST": Capability.APPROVE_PROMOTION}
-
-    @extend_schema(request=ActionInputSerializer, responses=PromotionSerializer)
-    def post(self, request, promotion_id: int):
-        serializer = ActionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        found = access_promotion(request.user, promotion_id)
-        promotion_approve(actor=request.user, request=found, comment=serializer.validated_data["comment"])
-        return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
+    decide = promotion_approve
 
 
-class PromotionRejectApi(APIView):
+class PromotionRejectApi(PromotionDecisionApi):
     """Reject a request with a comment; one rejection ends it."""
 
     required_capabilities = {"POST": Capability.APPROVE_PROMOTION}
-
-    @extend_schema(request=ActionInputSerializer, responses=PromotionSerializer)
-    def post(self, request, promotion_id: int):
-        serializer = ActionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        found = access_promotion(request.user, promotion_id)
-        promotion_reject(actor=request.user, request=found, comment=serializer.validated_data["comment"])
-        return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
+    decide = promotion_reject
 
 
-class PromotionCancelApi(APIView):
+class PromotionCancelApi(PromotionDecisionApi):
     """Cancel a pending request (its requester only)."""
 
     required_capabilities = {"POST": Capability.VIEW}
-
-    @extend_schema(request=ActionInputSerializer, responses=PromotionSerializer)
-    def post(self, request, promotion_id: int):
-        serializer = ActionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        found = access_promotion(request.user, promotion_id)
-        promotion_cancel(actor=request.user, request=found, comment=serializer.validated_data["comment"])
-        return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
+    decide = promotion_cancel
 
 
 # Deployments and rollback ---------------------------------------------------------------------------------

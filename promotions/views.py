@@ -4,16 +4,14 @@ Views parse forms, call one service or selector and render; every rule lives in 
 re-renders its page with the service's message and the error's HTTP status; a successful one redirects.
 """
 
-import functools
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from bundles.diff import diff_versions
+from bundles.diff import diff_line_classes, diff_versions
 from bundles.selectors import access_bundle, access_version, bundle_list
 from contractor_site.errors import DomainError, NotFound
 from promotions import selectors
@@ -45,6 +43,7 @@ from promotions.services import (
     promotion_reject,
     promotion_request_create,
 )
+from tenancy.console import console_page, error_page
 from tenancy.exceptions import MISSING_CAPABILITY, NOT_A_MEMBER
 from tenancy.roles import Capability
 from tenancy.selectors import current_tenant, membership_of, require_capability
@@ -57,6 +56,7 @@ NO_SUCH_VERSION = "Name a bundle and one of its versions."
 NO_SUCH_BUNDLE = "Name a bundle to roll back."
 NOTHING_LIVE_YET = "Nothing is live in {environment} yet."
 NOTHING_LIVE_BEFORE = "Nothing was live in {environment} before it: this is the first version there."
+ERROR_TEMPLATE = "promotions/error.html"
 DIFF_IDENTICAL = "Identical to what is live."
 APPROVED_MESSAGE = "You approved request {id}."
 PROMOTED_MESSAGE = "Request {id} is promoted: {version} is live in {environment}."
@@ -68,27 +68,6 @@ ROLLED_BACK_MESSAGE = "Rolled {bundle} back in {environment}: {version} is live.
 RULES_SAVED_MESSAGE = "Rules of {environment} saved."
 APPROVER_GRANTED_MESSAGE = "{username} may now approve promotions to {environment}."
 APPROVER_REVOKED_MESSAGE = "{username} may no longer approve promotions to {environment}."
-
-
-def console_page(view):
-    """Require a signed-in member who may view; render any domain error as its status page."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            require_capability(request.user, Capability.VIEW)
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            return error_page(request, error)
-
-    return wrapper
-
-
-def error_page(request, error: DomainError):
-    """Render a refusal or a not-found error as its status page."""
-    template = "403.html" if error.status == 403 else "promotions/error.html"
-    return render(request, template, {"reason": error.message, "error": error}, status=error.status)
 
 
 def capabilities_of(request) -> frozenset[str]:
@@ -106,24 +85,6 @@ def version_url(version) -> str:
 
 
 # Presentation helpers -------------------------------------------------------------------------------------
-
-
-def diff_lines(diff: str) -> list[tuple[str, str]]:
-    """Return the lines of a unified diff with their CSS class (diff-add, diff-del, diff-hunk or '')."""
-    lines = []
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---")):
-            css = "muted"
-        elif line.startswith("@@"):
-            css = "diff-hunk"
-        elif line.startswith("+"):
-            css = "diff-add"
-        elif line.startswith("-"):
-            css = "diff-del"
-        else:
-            css = ""
-        lines.append((css, line))
-    return lines
 
 
 def named_changes(kind: str, changes: dict | None) -> list[str]:
@@ -171,7 +132,7 @@ def version_diff(base, version) -> dict[str, Any]:
         "identical": diff["identical"] or base.pk == version.pk,
         "summary": summary_lines(diff["summary"]),
         "files": [
-            {"path": entry["path"], "status": entry["status"], "lines": diff_lines(entry["diff"])}
+            {"path": entry["path"], "status": entry["status"], "lines": diff_line_classes(entry["diff"])}
             for entry in diff["files"]
         ],
     }
@@ -215,7 +176,7 @@ def diff_base(promotion: PromotionRequest):
 # Promotion requests ---------------------------------------------------------------------------------------
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 def promotion_list(request):
     """List promotion requests, filtered by status and environment; the member's pending approvals first."""
     names = [environment.name for environment in selectors.environments()]
@@ -269,7 +230,7 @@ def promotion_context(request, promotion: PromotionRequest, **extra) -> dict[str
     }
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 def promotion_detail(request, promotion_id: int):
     """Show one request: version, diff against what is live, gates, approvals and the decision buttons."""
     promotion = selectors.access_promotion(request.user, promotion_id)
@@ -284,7 +245,7 @@ def refused(request, promotion: PromotionRequest, error: DomainError, form=None)
     return render(request, "promotions/detail.html", context, status=error.status)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def promotion_approve_view(request, promotion_id: int):
     """Approve a request (eligible reviewers); it deploys when gates and approvals suffice."""
@@ -306,7 +267,7 @@ def promotion_approve_view(request, promotion_id: int):
     return redirect("promotions-detail", promotion.pk)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def promotion_reject_view(request, promotion_id: int):
     """Reject a request (eligible reviewers; a comment is required); one rejection ends it."""
@@ -321,7 +282,7 @@ def promotion_reject_view(request, promotion_id: int):
     return redirect("promotions-detail", promotion.pk)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def promotion_cancel_view(request, promotion_id: int):
     """Cancel a pending request (its requester only)."""
@@ -341,7 +302,7 @@ def version_page_or(version, fallback: str) -> str:
     return version_url(version) or fallback
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def promotion_request_view(request):
     """Request a promotion from the version page's panel; back to the version page with the refusal."""
@@ -377,7 +338,7 @@ def promotion_request_view(request):
     return redirect("promotions-detail", promotion.pk)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def gate_run_view(request):
     """Start (or find) the gate run of a version, then go back to the version page."""
@@ -388,7 +349,7 @@ def gate_run_view(request):
     try:
         run = gate_run_start(actor=request.user, version=version)
     except DomainError as error:
-        return error_page(request, error)
+        return error_page(request, error, ERROR_TEMPLATE)
     messages.success(request, GATES_STARTED_MESSAGE.format(id=run.pk, version=version, status=run.status))
     return redirect(version_page_or(version, reverse("promotions-list")))
 
@@ -428,7 +389,7 @@ def register_console_panels() -> None:
 # Environments ---------------------------------------------------------------------------------------------
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 def environment_list(request):
     """List environments with their rules and what is live in each."""
     live = selectors.live_versions()
@@ -493,7 +454,7 @@ def environment_context(request, environment, **extra) -> dict[str, Any]:
     }
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 def environment_detail(request, name: str):
     """Show an environment: live versions, deployments, Rollback, and (admins) rules and approvers."""
     environment = selectors.access_environment(request.user, name)
@@ -506,7 +467,7 @@ def environment_refused(request, environment, message: str, status: int, **extra
     return render(request, "promotions/environment.html", context, status=status)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def environment_rollback_view(request, name: str):
     """Roll a bundle back in this environment (operators)."""
@@ -534,7 +495,7 @@ def environment_rollback_view(request, name: str):
     return redirect("promotions-environment", environment.name)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def environment_rules_view(request, name: str):
     """Change an environment's promotion rules (admins)."""
@@ -558,7 +519,7 @@ def environment_rules_view(request, name: str):
     return redirect("promotions-environment", environment.name)
 
 
-@console_page
+@console_page(ERROR_TEMPLATE)
 @require_POST
 def environment_approvers_view(request, name: str):
     """Grant or revoke a member's approve_promotion on this environment (admins)."""

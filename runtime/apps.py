@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class RuntimeConfig(AppConfig):
     name = "runtime"
+
+    def ready(self):
+        """Register the governance-coverage dashboard panel and the demo seeder (after promotions)."""
+        from contractor_site.dashboard import register_panel
+        from contractor_site.demo import register_seeder
+        from runtime.demo import seed_runtime
+        from runtime.views import governance_panel
+
+        register_panel(governance_panel, order=30)
+        register_seeder(seed_runtime, order=30)

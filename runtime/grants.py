@@ -1,0 +1,206 @@
+"""The database side of the runtime's isolation: its role, the views it reads through, and its grants.
+
+The runtime connects as `contractor_runtime` (DESIGN §7). In each tenant schema that role may:
+
+- SELECT `runtime_released_version`: every version ever deployed to an environment, with a `live` flag on the
+  one the latest deployment points at (the runtime executes only live rows, and verifies past decisions of
+  any row);
+- SELECT `runtime_decision`: the `runtime.decision` audit records only (decision lookup and idempotency);
+- SELECT `runtime_runtimekey` and `runtime_modelendpoint`;
+- INSERT into `audit_record` (plus SELECT of its `id` column alone, which `INSERT ... RETURNING id` needs,
+  and USAGE of its id sequence).
+
+In `public` it may read `tenancy_tenant` and `tenancy_domain` (routing by host). Nothing else: bundles,
+promotions, users, history tables and the audit log itself answer "permission denied". TRUNCATE is revoked
+everywhere. The views are owned by the migrating role, so they read the base tables on the runtime's behalf.
+
+The grants are applied by runtime's tenant migration in every schema it migrates (so every new tenant gets
+them) and can be re-applied with `manage.py runtime_grants` (e.g. after an administrator created the role).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from psycopg import sql
+
+from runtime.conf import runtime_setting
+
+logger = logging.getLogger(__name__)
+
+RELEASED_VIEW = "runtime_released_version"
+DECISION_VIEW = "runtime_decision"
+READABLE_TABLES = ("runtime_runtimekey", "runtime_modelendpoint")
+READABLE_PUBLIC_TABLES = ("tenancy_tenant", "tenancy_domain")
+AUDIT_TABLE = "audit_record"
+DECISION_ACTION = "runtime.decision"
+
+ROLE_CREATED = "runtime: created the database role {role}."
+ROLE_EXISTS = "runtime: the database role {role} exists."
+ROLE_NOT_CREATED = (
+    "runtime: the migrating role may not create roles (needs CREATEROLE), so the runtime's database role "
+    "{role} was NOT created. Create it as an administrator (CREATE ROLE {role} LOGIN PASSWORD '...'), "
+    "then run `manage.py runtime_grants` to grant it access to every tenant."
+)
+GRANTS_SKIPPED = (
+    "runtime: role {role} does not exist; grants on schema {schema} skipped (see runtime_grants)."
+)
+
+RELEASED_VIEW_SQL = """
+CREATE VIEW runtime_released_version AS
+SELECT
+    deployed.version_id,
+    deployed.bundle_id,
+    deployed.environment_id,
+    bundle.name AS bundle,
+    environment.name AS environment,
+    version.version,
+    version.digest,
+    version.manifest,
+    version.content,
+    deployed.first_deployed_at,
+    deployed.last_deployed_at,
+    deployed.version_id = (
+        SELECT latest.version_id FROM promotions_deployment latest
+        WHERE latest.bundle_id = deployed.bundle_id AND latest.environment_id = deployed.environment_id
+        ORDER BY latest.id DESC LIMIT 1
+    ) AS live
+FROM (
+    SELECT bundle_id, environment_id, version_id,
+           min(created_at) AS first_deployed_at, max(created_at) AS last_deployed_at
+    FROM promotions_deployment
+    GROUP BY bundle_id, environment_id, version_id
+) deployed
+JOIN bundles_bundleversion version ON version.id = deployed.version_id
+JOIN bundles_bundle bundle ON bundle.id = deployed.bundle_id
+JOIN promotions_environment environment ON environment.id = deployed.environment_id;
+"""
+
+DECISION_VIEW_SQL = """
+CREATE VIEW runtime_decision WITH (security_barrier) AS
+SELECT id, created_at, actor_id AS key_id, actor_name AS key_name, target_type, target_id, data, record_hash
+FROM audit_record
+WHERE action = 'runtime.decision' AND actor_kind = 'runtime_key';
+"""
+
+DROP_VIEWS_SQL = f"DROP VIEW IF EXISTS {DECISION_VIEW}; DROP VIEW IF EXISTS {RELEASED_VIEW};"
+
+# Two requests with the same key and Idempotency-Key cannot both record a decision: the second INSERT fails.
+IDEMPOTENCY_INDEX = "runtime_decision_idempotency"
+IDEMPOTENCY_INDEX_SQL = f"""
+CREATE UNIQUE INDEX {IDEMPOTENCY_INDEX} ON {AUDIT_TABLE} (actor_id, (data ->> 'idempotency_key'))
+WHERE action = '{DECISION_ACTION}' AND (data ->> 'idempotency_key') IS NOT NULL;
+"""
+# The decisions browser and governance coverage scan decisions by time.
+DECISION_TIME_INDEX = "runtime_decision_created"
+DECISION_TIME_INDEX_SQL = f"""
+CREATE INDEX {DECISION_TIME_INDEX} ON {AUDIT_TABLE} (created_at) WHERE action = '{DECISION_ACTION}';
+"""
+DROP_INDEXES_SQL = f"DROP INDEX IF EXISTS {IDEMPOTENCY_INDEX}; DROP INDEX IF EXISTS {DECISION_TIME_INDEX};"
+
+
+def runtime_role() -> str:
+    """Return the name of the runtime's database role."""
+    return runtime_setting("RUNTIME_DB_ROLE")
+
+
+def role_exists(cursor, role: str) -> bool:
+    """Return whether `role` exists in the cluster."""
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+    return cursor.fetchone() is not None
+
+
+def may_create_roles(cursor) -> bool:
+    """Return whether the connected role may create roles."""
+    cursor.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def ensure_runtime_role(cursor) -> bool:
+    """Create the runtime's LOGIN role unless it exists; return whether it exists afterwards.
+
+    Never changes an existing role (its password may have been rotated by an administrator). When the
+    migrating role lacks CREATEROLE, log how to create it and return False instead of failing.
+    """
+    role = runtime_role()
+    if role_exists(cursor, role):
+        logger.debug(ROLE_EXISTS.format(role=role))
+        return True
+    if not may_create_roles(cursor):
+        logger.warning(ROLE_NOT_CREATED.format(role=role))
+        return False
+    # Two tenants migrating at once may race here; the loser sees duplicate_object and moves on.
+    cursor.execute(
+        sql.SQL(
+            "DO $create_role$ BEGIN "
+            "IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name}) THEN "
+            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD {password}; "
+            "END IF; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; "
+            "END $create_role$"
+        ).format(
+            name=sql.Literal(role),
+            role=sql.Identifier(role),
+            password=sql.Literal(runtime_setting("RUNTIME_DB_PASSWORD")),
+        )
+    )
+    logger.info(ROLE_CREATED.format(role=role))
+    return True
+
+
+def grant_statements(schema: str, role: str) -> list[sql.Composed]:
+    """Return the statements giving `role` exactly the runtime's access to tenant `schema` and `public`."""
+    role_id = sql.Identifier(role)
+    schema_id = sql.Identifier(schema)
+
+    def table(name: str, in_schema: str = schema) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(in_schema), sql.Identifier(name))
+
+    readable = [table(name) for name in (RELEASED_VIEW, DECISION_VIEW, *READABLE_TABLES)]
+    public_readable = [table(name, "public") for name in READABLE_PUBLIC_TABLES]
+    return [
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(sql.SQL(", ").join(readable), role_id),
+        sql.SQL("GRANT INSERT, SELECT (id) ON {} TO {}").format(table(AUDIT_TABLE), role_id),
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role_id),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(sql.SQL(", ").join(public_readable), role_id),
+        sql.SQL("REVOKE TRUNCATE ON ALL TABLES IN SCHEMA {} FROM {}").format(schema_id, role_id),
+        sql.SQL("REVOKE TRUNCATE ON ALL TABLES IN SCHEMA public FROM {}").format(role_id),
+    ]
+
+
+def sequence_grant(cursor, schema: str, role: str) -> None:
+    """Grant USAGE on the audit record id sequence (a serial needs it; an identity column does not)."""
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f'"{schema}".{AUDIT_TABLE}'])
+    row = cursor.fetchone()
+    if row and row[0]:
+        cursor.execute(
+            sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.SQL(row[0]), sql.Identifier(role))
+        )
+
+
+def grant_runtime_access(cursor, schema: str) -> bool:
+    """Give the runtime role its access to `schema`; return False (and log) when the role does not exist."""
+    role = runtime_role()
+    if not role_exists(cursor, role):
+        logger.warning(GRANTS_SKIPPED.format(role=role, schema=schema))
+        return False
+    for statement in grant_statements(schema, role):
+        cursor.execute(statement)
+    sequence_grant(cursor, schema, role)
+    return True
+
+
+def revoke_runtime_access(cursor, schema: str) -> None:
+    """Remove every privilege of the runtime role on `schema` (migration reverse)."""
+    role = runtime_role()
+    if role_exists(cursor, role):
+        cursor.execute(
+            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(
+                sql.Identifier(schema), sql.Identifier(role)
+            )
+        )
+        cursor.execute(
+            sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(role))
+        )

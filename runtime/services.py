@@ -1,0 +1,242 @@
+"""Writes of the control plane for the runtime: runtime keys (create, revoke) and model endpoints.
+
+Each write is one transaction with its audit record. The runtime process itself never writes here (its role
+may only read these tables); a revocation reaches every runtime worker within RUNTIME_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record
+from bundles.models import Bundle
+from promotions.selectors import access_environment
+from runtime.conf import runtime_setting
+from runtime.exceptions import (
+    ENDPOINT_EXISTS,
+    KEY_ALREADY_REVOKED,
+    KEY_NAME_REQUIRED,
+    UNKNOWN_SCOPE_BUNDLES,
+    InvalidKeyName,
+    InvalidModelEndpoint,
+    KeyAlreadyRevoked,
+    ModelEndpointExists,
+    UnknownScopeBundles,
+)
+from runtime.keys import hash_secret, new_key
+from runtime.models import ModelEndpoint, RuntimeKey
+
+ENDPOINT_NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
+API_KEY_ENV_PATTERN = re.compile(r"\A[A-Z_][A-Z0-9_]{0,99}\Z")
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_KEY_NAME_LENGTH = 100
+MAX_MODEL_NAME_LENGTH = 200
+ENDPOINT_FIELDS = ("base_url", "allowed_models", "api_key_env", "timeout_seconds")
+
+BAD_ENDPOINT_NAME = "lowercase letters, digits and '-', at most 63, starting with a letter or digit"
+BAD_BASE_URL = "an absolute http or https URL (the API root, e.g. https://api.example.com/v1)"
+BAD_ALLOWED_MODELS = "a non-empty list of model names"
+BAD_API_KEY_ENV = "the NAME of an environment variable (A-Z, 0-9, _), never the key itself"
+BAD_TIMEOUT = f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
+UNKNOWN_ENDPOINT_FIELD = "is not a field of a model endpoint"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new runtime key and its full secret form, which exists only in this object (shown once)."""
+
+    key: RuntimeKey
+    secret: str
+
+
+def runtime_key_create(
+    *, actor, name: str, environment: str | None = None, bundles: list[str] | None = None
+) -> CreatedKey:
+    """Create a runtime key for `environment` (default: current), optionally scoped to `bundles`."""
+    name = (name or "").strip()
+    if not name or len(name) > MAX_KEY_NAME_LENGTH:
+        raise InvalidKeyName(details=[field_error("name", KEY_NAME_REQUIRED)])
+    target = access_environment(actor, environment or runtime_setting("RUNTIME_DEFAULT_ENVIRONMENT"))
+    scope = sorted(set(bundles or []))
+    known = set(Bundle.objects.filter(name__in=scope).values_list("name", flat=True))
+    unknown = [bundle for bundle in scope if bundle not in known]
+    if unknown:
+        raise UnknownScopeBundles(UNKNOWN_SCOPE_BUNDLES.format(names=", ".join(unknown)))
+    with transaction.atomic():
+        prefix, secret, full_key = new_key()
+        while RuntimeKey.objects.filter(prefix=prefix).exists():
+            prefix, secret, full_key = new_key()
+        key = RuntimeKey.objects.create(
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            environment=target,
+            bundles=scope,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        record(
+            actor=actor,
+            action="runtime_key.created",
+            target=key,
+            data={"name": name, "prefix": prefix, "environment": target.name, "bundles": scope},
+        )
+    return CreatedKey(key, full_key)
+
+
+def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
+    """Revoke `key`: the runtime refuses it (401) within RUNTIME_CACHE_SECONDS."""
+    with transaction.atomic():
+        key = RuntimeKey.objects.select_for_update().select_related("environment").get(pk=key.pk)
+        if key.revoked_at is not None:
+            raise KeyAlreadyRevoked(KEY_ALREADY_REVOKED.format(name=key.name, at=key.revoked_at.isoformat()))
+        key.revoked_at = timezone.now()
+        key.revoked_by = actor if getattr(actor, "is_authenticated", False) else None
+        key.save(update_fields=["revoked_at", "revoked_by"])
+        record(
+            actor=actor,
+            action="runtime_key.revoked",
+            target=key,
+            data={"name": key.name, "prefix": key.prefix, "environment": key.environment.name},
+        )
+    return key
+
+
+# --- model endpoints ---------------------------------------------------------------------------------------
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:
+    """Return one validation detail."""
+    return {"field": field, "code": code, "message": message}
+
+
+def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
+    """Return every problem of the endpoint fields present in `values`."""
+    problems = []
+    if "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
+        problems.append(field_error("name", BAD_ENDPOINT_NAME))
+    if "base_url" in values:
+        url = values["base_url"]
+        if not isinstance(url, str) or not re.match(r"\Ahttps?://[^\s/]+(/\S*)?\Z", url) or len(url) > 500:
+            problems.append(field_error("base_url", BAD_BASE_URL))
+    if "allowed_models" in values:
+        models = values["allowed_models"]
+        valid = (
+            isinstance(models, list | tuple)
+            and models
+            and all(
+                isinstance(model, str) and 0 < len(model.strip()) <= MAX_MODEL_NAME_LENGTH for model in models
+            )
+        )
+        if not valid:
+            problems.append(field_error("allowed_models", BAD_ALLOWED_MODELS))
+    if "api_key_env" in values:
+        variable = values["api_key_env"]
+        if variable not in ("", None) and not (
+            isinstance(variable, str) and API_KEY_ENV_PATTERN.match(variable)
+        ):
+            problems.append(field_error("api_key_env", BAD_API_KEY_ENV))
+    if "timeout_seconds" in values:
+        timeout = values["timeout_seconds"]
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not number or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            problems.append(field_error("timeout_seconds", BAD_TIMEOUT))
+    return problems
+
+
+def normalized_endpoint(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the endpoint fields of `values` in their stored form."""
+    normalized = dict(values)
+    if "base_url" in normalized:
+        normalized["base_url"] = normalized["base_url"].rstrip("/")
+    if "allowed_models" in normalized:
+        normalized["allowed_models"] = sorted({model.strip() for model in normalized["allowed_models"]})
+    if "api_key_env" in normalized:
+        normalized["api_key_env"] = normalized["api_key_env"] or ""
+    if "timeout_seconds" in normalized:
+        normalized["timeout_seconds"] = float(normalized["timeout_seconds"])
+    return normalized
+
+
+def endpoint_facts(endpoint: ModelEndpoint) -> dict[str, Any]:
+    """Return what audit records say about an endpoint (no secret: api_key_env is a variable's name)."""
+    return {
+        "name": endpoint.name,
+        "base_url": endpoint.base_url,
+        "allowed_models": list(endpoint.allowed_models),
+        "api_key_env": endpoint.api_key_env,
+        "timeout_seconds": endpoint.timeout_seconds,
+    }
+
+
+def model_endpoint_create(
+    *,
+    actor,
+    name: str,
+    base_url: str,
+    allowed_models: list[str],
+    api_key_env: str = "",
+    timeout_seconds: float = 30.0,
+) -> ModelEndpoint:
+    """Create model endpoint `name` (operators)."""
+    values = {
+        "name": name,
+        "base_url": base_url,
+        "allowed_models": allowed_models,
+        "api_key_env": api_key_env,
+        "timeout_seconds": timeout_seconds,
+    }
+    problems = endpoint_problems(values)
+    if problems:
+        raise InvalidModelEndpoint(details=problems)
+    with transaction.atomic():
+        if ModelEndpoint.objects.filter(name=name).exists():
+            raise ModelEndpointExists(ENDPOINT_EXISTS.format(name=name))
+        endpoint = ModelEndpoint.objects.create(**normalized_endpoint(values))
+        record(actor=actor, action="model_endpoint.created", target=endpoint, data=endpoint_facts(endpoint))
+    return endpoint
+
+
+def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, Any]) -> ModelEndpoint:
+    """Change some of `endpoint`'s fields (not its name); the runtime uses them within its cache time."""
+    problems = [
+        field_error(field, UNKNOWN_ENDPOINT_FIELD, "unknown_field")
+        for field in changes
+        if field not in ENDPOINT_FIELDS
+    ]
+    problems += endpoint_problems(changes)
+    if problems:
+        raise InvalidModelEndpoint(details=problems)
+    changes = normalized_endpoint(changes)
+    with transaction.atomic():
+        endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        before = endpoint_facts(endpoint)
+        for field, value in changes.items():
+            setattr(endpoint, field, value)
+        endpoint.save(update_fields=[*changes, "updated_at"])
+        after = endpoint_facts(endpoint)
+        changed = {
+            field: {"from": before[field], "to": after[field]}
+            for field in changes
+            if before[field] != after[field]
+        }
+        record(
+            actor=actor,
+            action="model_endpoint.updated",
+            target=endpoint,
+            data={"name": endpoint.name, "changes": changed},
+        )
+    return endpoint
+
+
+def model_endpoint_delete(*, actor, endpoint: ModelEndpoint) -> None:
+    """Delete `endpoint`; pipelines naming it fail (502, recorded) until one of that name exists again."""
+    with transaction.atomic():
+        facts = endpoint_facts(endpoint)
+        target = ("runtime.modelendpoint", endpoint.pk)
+        endpoint.delete()
+        record(actor=actor, action="model_endpoint.deleted", target=target, data=facts)
