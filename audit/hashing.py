@@ -4,8 +4,9 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-import rfc8785
 from django.core.serializers.json import DjangoJSONEncoder
+
+from audit.canonical import canonical_json
 
 
 def json_ready(value):
@@ -43,4 +44,4 @@ def canonical_record(
 
 def record_hash(canonical: dict) -> str:
     """Return the hex SHA-256 of the RFC 8785 form of a canonical record."""
-    return hashlib.sha256(rfc8785.dumps(canonical)).hexdigest()
+    return hashlib.sha256(canonical_json(canonical)).hexdigest()

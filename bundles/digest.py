@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-import rfc8785
+from audit.canonical import canonical_json
 
 DIGEST_ALGORITHM = "sha256"
 DIGEST_PREFIX = f"{DIGEST_ALGORITHM}:"
@@ -18,7 +18,7 @@ DIGEST_PREFIX = f"{DIGEST_ALGORITHM}:"
 
 def canonical_bytes(content: Mapping[str, Any]) -> bytes:
     """Return the RFC 8785 canonical JSON of a bundle's parsed content (path → value, keys sorted)."""
-    return rfc8785.dumps(dict(content))
+    return canonical_json(dict(content))
 
 
 def bundle_digest(content: Mapping[str, Any]) -> str:

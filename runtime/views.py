@@ -6,11 +6,9 @@ forms, call one service or selector and render; refusals render the error's stat
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -41,9 +39,11 @@ from runtime.services import (
     runtime_key_create,
     runtime_key_revoke,
 )
+from tenancy.console import console_page
 from tenancy.roles import Capability
 from tenancy.selectors import current_tenant, membership_of, require_capability
 
+ERROR_TEMPLATE = "runtime/error.html"
 DECISIONS_PER_PAGE = 50
 VERSION_PAGE_URL_NAME = "bundles-version"
 KEY_CREATED_MESSAGE = "Runtime key {name!r} created. Copy it now: it is shown only once."
@@ -51,27 +51,6 @@ KEY_REVOKED_MESSAGE = "Runtime key {name!r} revoked; the runtime refuses it with
 ENDPOINT_CREATED_MESSAGE = "Model endpoint {name!r} created."
 ENDPOINT_SAVED_MESSAGE = "Model endpoint {name!r} saved."
 ENDPOINT_DELETED_MESSAGE = "Model endpoint {name!r} deleted."
-
-
-def console_page(view):
-    """Require a signed-in member who may view; render domain errors as their status page."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            require_capability(request.user, Capability.VIEW)
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            return error_page(request, error)
-
-    return wrapper
-
-
-def error_page(request, error: DomainError):
-    """Render a refusal or a not-found error with its status."""
-    template = "403.html" if error.status == 403 else "runtime/error.html"
-    return render(request, template, {"reason": error.message, "error": error}, status=error.status)
 
 
 def can(request, capability: str) -> bool:
@@ -92,7 +71,7 @@ def version_url(bundle: str, version: str) -> str:
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def decision_list(request):
     """Browse decisions by bundle, version, status, fired policy and time, newest first."""
     form = DecisionFilterForm(request.GET or None, bundle_names=decision_bundles())
@@ -131,7 +110,7 @@ def as_utc(moment):
 
 
 @require_GET
-@console_page
+@console_page(ERROR_TEMPLATE)
 def decision_detail(request, decision_id: int):
     """Show one decision: outcome, policy results, redactions, hashes, latency, version and its gates."""
     entry = access_decision(request.user, decision_id)
@@ -154,7 +133,7 @@ def decision_detail(request, decision_id: int):
 
 
 @require_http_methods(["GET", "POST"])
-@console_page
+@console_page(ERROR_TEMPLATE)
 def key_list(request):
     """List runtime keys; operators create one (its secret is shown on this response only)."""
     may_manage = can(request, Capability.MANAGE_RUNTIME_KEYS)
@@ -193,7 +172,7 @@ def key_list(request):
 
 
 @require_POST
-@console_page
+@console_page(ERROR_TEMPLATE)
 def key_revoke(request, key_id: int):
     """Revoke a runtime key (operators)."""
     require_capability(request.user, Capability.MANAGE_RUNTIME_KEYS)
@@ -223,7 +202,7 @@ def add_service_error(form: ModelEndpointForm, error: DomainError) -> None:
 
 
 @require_http_methods(["GET", "POST"])
-@console_page
+@console_page(ERROR_TEMPLATE)
 def endpoint_list(request):
     """List model endpoints; operators add one."""
     may_manage = can(request, Capability.MANAGE_MODEL_ENDPOINTS)
@@ -251,7 +230,7 @@ def endpoint_list(request):
 
 
 @require_http_methods(["GET", "POST"])
-@console_page
+@console_page(ERROR_TEMPLATE)
 def endpoint_detail(request, name: str):
     """Show one model endpoint; operators change it."""
     endpoint = access_model_endpoint(request.user, name)
@@ -293,7 +272,7 @@ def endpoint_detail(request, name: str):
 
 
 @require_POST
-@console_page
+@console_page(ERROR_TEMPLATE)
 def endpoint_delete(request, name: str):
     """Delete a model endpoint (operators)."""
     require_capability(request.user, Capability.MANAGE_MODEL_ENDPOINTS)
