@@ -6,6 +6,7 @@ idempotent.
 
 from collections.abc import Callable
 
+from django.db import transaction
 from django_tenants.utils import tenant_context
 
 _seeders: list[tuple[int, Callable]] = []
@@ -20,6 +21,7 @@ def register_seeder(seeder: Callable, *, order: int = 100) -> None:
 
 def seed_apps(*, tenant, users: dict, stdout) -> None:
     """Run every registered seeder in the tenant's schema."""
-    with tenant_context(tenant):
+    # The transaction opens inside the tenant, so work queued on commit is sent to this tenant.
+    with tenant_context(tenant), transaction.atomic():
         for _, seeder in _seeders:
             seeder(tenant=tenant, users=users, stdout=stdout)

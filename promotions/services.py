@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +25,7 @@ from audit.services import record
 from bundles.engine import compile_bundle
 from bundles.models import Bundle, BundleVersion
 from bundles.suites import run_suites
+from contractor_site.tasks import enqueue_on_commit
 from promotions import tasks
 from promotions.conf import promotion_setting
 from promotions.defaults import DEFAULT_ENVIRONMENTS
@@ -156,7 +156,7 @@ def outbox_publish(event: str, payload: dict) -> OutboxEvent:
     """Write notification `event` in the caller's transaction; dispatch it once that commits."""
     entry = OutboxEvent.objects.create(event=event, payload=payload)
     # robust: a broker outage must not fail a committed change; the sweep dispatches the event later.
-    transaction.on_commit(partial(tasks.dispatch_event.delay, event_id=entry.pk), robust=True)
+    enqueue_on_commit(tasks.dispatch_event, event_id=entry.pk)
     return entry
 
 
@@ -353,7 +353,7 @@ def ensure_gate_run(*, actor, version: BundleVersion, enqueue: bool = True) -> G
         data={"bundle": version.bundle.name, "version": version.version, "digest": version.digest},
     )
     if enqueue:
-        tasks.run_gates.delay_on_commit(gate_run_id=run.pk)
+        enqueue_on_commit(tasks.run_gates, gate_run_id=run.pk)
     return run
 
 
@@ -835,7 +835,7 @@ def outbox_dispatch(*, event_id: int) -> list[int]:
             if webhook.wants(event.event)
         ]
         for webhook_id in targets:
-            tasks.deliver_webhook.delay_on_commit(event_id=event.pk, webhook_id=webhook_id)
+            enqueue_on_commit(tasks.deliver_webhook, event_id=event.pk, webhook_id=webhook_id)
         event.dispatched_at = timezone.now()
         event.save(update_fields=["dispatched_at"])
     return targets

@@ -159,8 +159,12 @@ else
   say "devmodel: package not found, dev model server not started"
 fi
 start web "$PY" manage.py runserver "0.0.0.0:$WEB_PORT"
-start runtime env DJANGO_SETTINGS_MODULE=contractor_site.settings.runtime \
-  "$ROOT/.venv/bin/gunicorn" runtime.wsgi --bind "0.0.0.0:$RUNTIME_PORT" --workers 2 --access-logfile -
+# Prometheus counters aggregated across the runtime's workers (runtime/metrics.py): a fresh directory per run.
+METRICS_DIR="$RUN_DIR/runtime-metrics"
+rm -rf "$METRICS_DIR" && mkdir -p "$METRICS_DIR"
+start runtime env DJANGO_SETTINGS_MODULE=contractor_site.settings.runtime PROMETHEUS_MULTIPROC_DIR="$METRICS_DIR" \
+  "$ROOT/.venv/bin/gunicorn" runtime.wsgi --bind "0.0.0.0:$RUNTIME_PORT" --workers 2 --access-logfile - \
+  --config python:runtime.gunicorn_hooks
 start worker "$ROOT/.venv/bin/celery" -A contractor_site worker -l info --concurrency 2
 start beat "$ROOT/.venv/bin/celery" -A contractor_site beat -l info --schedule "$RUN_DIR/celerybeat-schedule"
 

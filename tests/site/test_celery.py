@@ -33,3 +33,22 @@ def test_a_tenant_task_sent_from_public_refuses_to_run(celery_worker_process, db
         result.get(timeout=RESULT_TIMEOUT)
     assert "public schema" in str(raised.value)
     assert not isinstance(raised.value, TaskError)
+
+
+def test_work_queued_on_commit_goes_to_the_tenant_current_when_it_was_queued(
+    in_tenant, tenant_a, monkeypatch
+):
+    from django.db import transaction
+
+    from contractor_site.tasks import enqueue_on_commit
+
+    sent = []
+    monkeypatch.setattr(verify_records, "apply_async", lambda **options: sent.append(options))
+    in_tenant(tenant_a)
+    with transaction.atomic():
+        enqueue_on_commit(verify_records)
+        connection.set_schema_to_public()  # the caller leaves the tenant before the commit
+    # pytest-django's outer transaction never commits: run the callbacks the commit would run.
+    for _, callback, _ in connection.run_on_commit:
+        callback()
+    assert sent == [{"kwargs": {}, "headers": {"_schema_name": "alpha"}}]

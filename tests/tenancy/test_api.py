@@ -145,3 +145,10 @@ def test_the_public_host_serves_login_and_the_admin_only(db):
     assert client.get("/login/").status_code == 200
     assert client.get("/admin/").status_code == 302
     assert client.get("/api/v1/me/").status_code == 404
+
+
+def test_readiness_answers_503_naming_the_broker_when_redis_is_unreachable(tenant_a, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = APIClient(HTTP_HOST=host_of(tenant_a)).get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "problems": ["broker: ConnectionError"]}

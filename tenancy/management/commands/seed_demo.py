@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from tenancy.models import Tenant
 from tenancy.roles import Role
@@ -54,8 +53,7 @@ class Command(BaseCommand):
         """Let the apps seed their demo content (bundles, environments, promotions)."""
         from contractor_site.demo import seed_apps  # the apps register their seeders there
 
-        with transaction.atomic():
-            seed_apps(tenant=tenant, users=users, stdout=self.stdout)
+        seed_apps(tenant=tenant, users=users, stdout=self.stdout)
 
     def print_logins(self, host: str) -> None:
         """Print the URLs and the development logins."""
