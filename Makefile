@@ -12,5 +12,7 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
+# Benchmarks print figures and ratios against a baseline measured in the same run (needs `make run`'s database).
 bench:
 	.venv/bin/python bench/engine.py
+	.venv/bin/python bench/runtime.py
