@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.dateparse import parse_datetime
 
 from audit import history
+from audit.exceptions import INVALID_TIME, InvalidTimeFilter
 from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
 
@@ -35,17 +36,38 @@ def audit_access(view):
     return guarded
 
 
+INVALID = object()
+
+
+def filter_time(text: str):
+    """Return the ISO-8601 time in `text`, None when empty, INVALID when it is not a time."""
+    if not text:
+        return None
+    try:
+        return parse_datetime(text) or INVALID
+    except ValueError:  # well-formed but impossible, like month 13
+        return INVALID
+
+
 @audit_access
 def record_list(request):
     """List records, newest first, filtered by action, actor, target and time."""
     chosen = {name: request.GET.get(name, "").strip() for name in FILTERS}
+    times = {}
+    for name in ("since", "until"):
+        times[name] = filter_time(chosen[name])
+        if times[name] is INVALID:
+            reason = INVALID_TIME.format(name=name, value=chosen[name])
+            return render(
+                request, "error.html", {"reason": reason, "error": InvalidTimeFilter(reason)}, status=400
+            )
     queryset = records(
         action=chosen["action"] or None,
         actor_name=chosen["actor"] or None,
         target_type=chosen["target_type"] or None,
         target_id=chosen["target_id"] or None,
-        since=parse_datetime(chosen["since"]) if chosen["since"] else None,
-        until=parse_datetime(chosen["until"]) if chosen["until"] else None,
+        since=times["since"],
+        until=times["until"],
     )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     actions = Record.objects.order_by("action").values_list("action", flat=True).distinct()
@@ -90,6 +112,8 @@ def history_model(request, label: str):
     if label not in history.tracked_models():
         raise Http404("Not a tracked model.")
     object_id = request.GET.get("object_id") or None
+    if object_id is not None and not object_id.isdigit():
+        raise Http404("Object ids are numbers.")
     changes = history.recent_changes(label, object_id=object_id, limit=200)
     return render(
         request,

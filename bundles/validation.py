@@ -192,6 +192,8 @@ SECRET_PATTERNS = (
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("a Stripe secret key", re.compile(r"\b[sr]k_live_[0-9A-Za-z]{20,}")),
     ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a CONTRACTOR runtime key", re.compile(r"\bck_[0-9a-f]{8}_[A-Za-z0-9_-]{40,64}")),
+    ("a CONTRACTOR webhook secret", re.compile(r"\bwhsec_[A-Za-z0-9_-]{40,}")),
 )
 
 NAME_RULES = {

@@ -68,8 +68,9 @@ from bundles.engine import (
 from bundles.engine import execute as engine_execute
 from runtime import metrics
 from runtime.caches import TTLCache
-from runtime.conf import cache_seconds
+from runtime.conf import api_key_variable_allowed, cache_seconds
 from runtime.exceptions import (
+    API_KEY_ENV_NOT_ALLOWED,
     API_KEY_NOT_SET,
     BUNDLE_OUT_OF_SCOPE,
     DECISION_NOT_FOUND,
@@ -124,6 +125,7 @@ RELEASE_SQL = (
     "WHERE bundle = %s AND environment_id = %s AND live"
 )
 CONTENT_SQL = "SELECT content FROM runtime_released_version WHERE digest = %s LIMIT 1"
+KEY_ENVIRONMENT_SQL = "SELECT environment FROM runtime_released_version WHERE environment_id = %s LIMIT 1"
 DECISION_SQL = (
     "SELECT id, created_at, key_id, key_name, target_type, target_id, data, record_hash "
     "FROM runtime_decision WHERE id = %s"
@@ -353,6 +355,10 @@ def model_for(endpoint_name: Any):
         return UnavailableModel(ENDPOINT_NOT_CONFIGURED.format(name=name))
     api_key = None
     if config.api_key_env:
+        if not api_key_variable_allowed(config.api_key_env, schema()):
+            # Never read (and send to an operator-chosen URL) a variable outside the allowed names, whatever
+            # the stored row says: it could be the process's own SECRET_KEY or database password.
+            return UnavailableModel(API_KEY_ENV_NOT_ALLOWED.format(variable=config.api_key_env, name=name))
         api_key = os.environ.get(config.api_key_env)
         if not api_key:
             return UnavailableModel(API_KEY_NOT_SET.format(variable=config.api_key_env, name=name))
@@ -691,16 +697,25 @@ class RecordedDecision:
 
 
 def recorded_decision(grant: KeyGrant, decision_id: int) -> RecordedDecision:
-    """Return decision `decision_id` of this tenant within the key's bundle scope; raise DecisionNotFound."""
+    """Return decision `decision_id` if the key's environment and bundle scope cover it; else 404."""
     with connection.cursor() as cursor:
         cursor.execute(DECISION_SQL, [decision_id])
         row = cursor.fetchone()
     if row is None:
         raise DecisionNotFound(DECISION_NOT_FOUND.format(id=decision_id))
     decision = RecordedDecision(*row[:6], json_value(row[6]), row[7])
-    if not grant.may_execute(decision.data.get("bundle", "")):
+    in_scope = grant.may_execute(decision.data.get("bundle", ""))
+    if not in_scope or decision.data.get("environment") != key_environment_name(grant):
         raise DecisionNotFound(DECISION_NOT_FOUND.format(id=decision_id))
     return decision
+
+
+def key_environment_name(grant: KeyGrant) -> str | None:
+    """Return the name of the key's environment (None when nothing was ever deployed there)."""
+    with connection.cursor() as cursor:
+        cursor.execute(KEY_ENVIRONMENT_SQL, [grant.environment_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def verify_decision(*, grant: KeyGrant, decision_id: int, body: bytes) -> dict[str, Any]:

@@ -58,8 +58,8 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path):
-    """Launch headless Chromium for a module's tests.
+def browser(chromium_path, django_db_setup):
+    """Launch headless Chromium for a module's tests (after the test database is set up: see below).
 
     Playwright's sync API runs an asyncio loop in this thread while it is open, and Django refuses ORM calls
     from a thread with a running loop: tests do their database work through `run_committed` (its own thread),

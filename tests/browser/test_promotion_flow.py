@@ -28,6 +28,14 @@ FINAL_STATUSES = {status.value for status in PromotionStatus} - {PromotionStatus
 STATUS_TIMEOUT_SECONDS = 30
 
 
+def test_the_scenario_starts_from_a_migrated_test_database(db):
+    # Also makes pytest-django set up the test database when this module runs alone (it sets up only the
+    # databases that collected tests ask for, and the browser scenario works through committed threads).
+    from tenancy.models import Tenant
+
+    assert Tenant.objects.filter(schema_name="public").exists()
+
+
 def create_members(tenant) -> tuple[str, dict[str, str]]:
     """Create the browser users (committed); the reviewer may approve promotions to current.
 

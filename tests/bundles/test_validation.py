@@ -266,6 +266,8 @@ def test_suite_cel_may_read_the_decision_but_not_other_names():
         "AKIAIOSFODNN7EXAMPLE",
         "-----BEGIN RSA PRIVATE KEY-----",
         "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+        "ck_0a1b2c3d_Wq3vX9kLmN2pQ7rS8tU1vY4zA6bC0dE5fG7hJ9kL2mN",  # our runtime key format
+        "whsec_Wq3vX9kLmN2pQ7rS8tU1vY4zA6bC0dE5fG7hJ9kL2mN",  # our webhook secret format
     ],
 )
 def test_credentials_in_a_bundle_are_refused_without_echoing_them(secret):

@@ -57,6 +57,14 @@ def test_a_key_does_not_read_decisions_outside_its_bundle_scope(client, world):
     assert verify_as(client, world.keys["lab_only"], decision_id).status_code == 404
 
 
+def test_a_key_does_not_read_decisions_made_in_another_environment(client, world):
+    decision_id = decide(client, "claims-triage", "triage", CLAIM)  # made through `current`
+    staging_key = world.keys["staging"]
+    response = client.get(f"/v1/decisions/{decision_id}", headers={"Authorization": f"Bearer {staging_key}"})
+    assert response.status_code == 404
+    assert verify_as(client, staging_key, decision_id).status_code == 404
+
+
 def verify_as(client, key: str, decision_id: int):
     return client.http.post(
         f"/v1/decisions/{decision_id}/verify",
