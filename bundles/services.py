@@ -14,6 +14,7 @@ from bundles.exceptions import (
     DRAFT_NOT_FOUND,
     DRAFT_PUBLISHED,
     DRAFT_UNCHANGED,
+    MEMBER_NOT_FOUND,
     NAME_MISMATCH,
     PUSH_NOT_ALLOWED,
     VERSION_CONFLICT,
@@ -23,6 +24,7 @@ from bundles.exceptions import (
     DraftNotFound,
     DraftPublished,
     DraftUnchanged,
+    MemberNotFound,
     NameMismatch,
     PushNotAllowed,
     VersionConflict,
@@ -32,6 +34,14 @@ from bundles.models import Bundle, BundleVersion, Draft
 from bundles.selectors import latest_version
 from bundles.validation import validate_files
 from bundles.versioning import precedence_key
+from tenancy.roles import Capability
+from tenancy.selectors import (
+    current_tenant,
+    holds_object_permission,
+    membership_of,
+    require_capability,
+    require_membership,
+)
 
 PUSH_PERMISSION = "bundles.push_version"
 PUSH_CODENAME = "push_version"
@@ -56,12 +66,26 @@ def validate_for_push(name: str, files: dict[str, str]):
     return result
 
 
+def member_rights(actor, *, can_create: bool, can_push: bool) -> tuple[bool, bool]:
+    """Return (may create bundles, may push versions): the caller's flags, narrowed to the actor's roles.
+
+    The service decides, not its callers: whatever a view passes, a member whose roles lack create_bundle or
+    push_version gets neither, and a non-member is refused (NotAMember).
+    """
+    membership = require_membership(actor)
+    return (
+        can_create and membership.can(Capability.CREATE_BUNDLE),
+        can_push and membership.can(Capability.PUSH_VERSION),
+    )
+
+
 def check_push_allowed(*, actor, bundle: Bundle | None, name: str, can_create: bool, can_push: bool) -> None:
     """Raise unless the actor may push to `bundle` (None: may create bundle `name`)."""
+    can_create, can_push = member_rights(actor, can_create=can_create, can_push=can_push)
     if bundle is None:
         if not can_create:
             raise CreateNotAllowed(CREATE_NOT_ALLOWED)
-    elif not (can_push and actor.has_perm(PUSH_PERMISSION, bundle)):
+    elif not (can_push and holds_object_permission(actor, PUSH_CODENAME, bundle)):
         raise PushNotAllowed(PUSH_NOT_ALLOWED.format(name=name))
 
 
@@ -75,6 +99,7 @@ def bundle_version_push(
     creating bundles and pushing versions; pushing to an existing bundle also needs the push_version grant on
     it. Permissions are checked before the files are even validated, and again under the bundle's row lock.
     """
+    can_create, can_push = member_rights(actor, can_create=can_create, can_push=can_push)
     check_push_allowed(
         actor=actor,
         bundle=Bundle.objects.filter(name=name).first(),
@@ -165,8 +190,12 @@ def bundle_create(*, actor, name: str, description: str = "") -> Bundle:
 def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool) -> bool:
     """Grant or revoke `user`'s push_version on `bundle` (admins); return whether anything changed.
 
-    Repeating a grant or a revocation changes nothing and writes no audit record.
+    Repeating a grant or a revocation changes nothing and writes no audit record. Only an active member of
+    the tenant can be granted; a revocation applies to anyone.
     """
+    require_capability(actor, Capability.MANAGE_MEMBERSHIPS)
+    if granted and membership_of(user, current_tenant()) is None:
+        raise MemberNotFound(MEMBER_NOT_FOUND.format(username=user.get_username()))
     with transaction.atomic():
         holds_directly = PUSH_CODENAME in get_user_perms(user, bundle)
         if granted == holds_directly:

@@ -24,7 +24,7 @@ from bundles.selectors import (
     versions_of,
 )
 from bundles.services import (
-    PUSH_PERMISSION,
+    PUSH_CODENAME,
     bundle_push_grant,
     bundle_version_push,
     draft_create,
@@ -36,7 +36,7 @@ from bundles.validation import validate_files
 from contractor_site.errors import DomainError
 from tenancy.console import console_page
 from tenancy.roles import Capability
-from tenancy.selectors import require_capability
+from tenancy.selectors import holds_object_permission, require_capability
 
 ERROR_TEMPLATE = "bundles/error.html"
 GENERAL = ""  # the group of errors that belong to no file of the draft
@@ -170,7 +170,9 @@ def bundle_page(request, name: str):
     versions = versions_of(bundle)
     parents = {version.pk: version.version for version in versions}
     can_manage = membership.can(Capability.MANAGE_MEMBERSHIPS)
-    can_push_here = push_rights(membership)["can_push"] and request.user.has_perm(PUSH_PERMISSION, bundle)
+    can_push_here = push_rights(membership)["can_push"] and holds_object_permission(
+        request.user, PUSH_CODENAME, bundle
+    )
     return render(
         request,
         "bundles/bundle.html",

@@ -29,9 +29,10 @@ from promotions.models import (
     WebhookDelivery,
 )
 from tenancy.roles import Capability
-from tenancy.selectors import current_tenant, membership_of
+from tenancy.selectors import current_tenant, holds_object_permission, membership_of
 
 APPROVE_PERMISSION = "promotions.approve_promotion"
+APPROVE_CODENAME = "approve_promotion"
 
 # Reasons approval_eligibility gives (the same codes the services raise).
 ELIGIBLE = ""
@@ -165,7 +166,7 @@ def approval_eligibility(user, request: PromotionRequest) -> tuple[bool, str]:
         return False, REASON_MISSING_ROLE
     if request.requested_by_id == user.pk:
         return False, REASON_SELF_APPROVAL
-    if not user.has_perm(APPROVE_PERMISSION, request.environment):
+    if not holds_object_permission(user, APPROVE_CODENAME, request.environment):
         return False, REASON_NOT_AN_APPROVER
     if request.status != PromotionStatus.PENDING:
         return False, REASON_NOT_PENDING
@@ -180,7 +181,12 @@ def pending_approvals_for(user) -> list[PromotionRequest]:
     if membership is None or not membership.can(Capability.APPROVE_PROMOTION):
         return []
     allowed = get_objects_for_user(
-        user, APPROVE_PERMISSION, klass=Environment, accept_global_perms=False, use_groups=True
+        user,
+        APPROVE_PERMISSION,
+        klass=Environment,
+        accept_global_perms=False,
+        use_groups=True,
+        with_superuser=False,  # superusers approve only where granted, like everyone (check_decider)
     )
     return list(
         promotion_requests(status=PromotionStatus.PENDING)

@@ -88,7 +88,7 @@ from promotions.models import (
     WebhookDelivery,
 )
 from promotions.selectors import (
-    APPROVE_PERMISSION,
+    APPROVE_CODENAME,
     approval_count,
     default_rollback_target,
     live_deployment,
@@ -96,7 +96,7 @@ from promotions.selectors import (
     was_live_in,
 )
 from tenancy.roles import Capability
-from tenancy.selectors import current_tenant, membership_of, require_capability
+from tenancy.selectors import current_tenant, holds_object_permission, membership_of, require_capability
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,9 @@ SIGNATURE_HEADER = "X-Contractor-Signature"
 EVENT_HEADER = "X-Contractor-Event"
 DELIVERY_HEADER = "X-Contractor-Delivery"
 USER_AGENT = "CONTRACTOR-Webhooks/1"
+# How much of a failed delivery's answer is read, and kept in its delivery record.
+WEBHOOK_EXCERPT_BYTES = 1024
+WEBHOOK_EXCERPT_CHARS = 200
 UNCHANGED = ...
 
 
@@ -644,7 +647,7 @@ def check_decider(actor, request: PromotionRequest) -> None:
     require_capability(actor, Capability.APPROVE_PROMOTION)
     if request.requested_by_id == actor.pk:
         raise SelfApproval()
-    if not actor.has_perm(APPROVE_PERMISSION, request.environment):
+    if not holds_object_permission(actor, APPROVE_CODENAME, request.environment):
         raise NotAnApprover(NOT_AN_APPROVER.format(environment=request.environment.name))
     if request.status != PromotionStatus.PENDING:
         raise RequestNotPending(REQUEST_NOT_PENDING.format(id=request.pk, status=request.status))
@@ -876,6 +879,30 @@ def webhook_retry_delay(attempt: int) -> float:
     return promotion_setting("WEBHOOK_RETRY_BASE_SECONDS") * 2 ** (attempt - 1)
 
 
+def webhook_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST `body` to a webhook; return its status and the start of its answer (for the delivery record).
+
+    The receiver is chosen by a tenant admin and may be hostile or broken: redirects are not followed (the
+    signed body must not travel on), and at most WEBHOOK_EXCERPT_BYTES of the answer are read, within the
+    timeout counted from the start of the call. A 2xx answer's body is not read at all.
+    """
+    timeout = promotion_setting("WEBHOOK_TIMEOUT_SECONDS")
+    deadline = time.monotonic() + timeout
+    headers = {**headers, "Accept-Encoding": "identity"}  # the excerpt is read raw: no decompression bomb
+    with httpx.stream(
+        "POST", url, content=body, headers=headers, timeout=timeout, follow_redirects=False
+    ) as response:
+        if 200 <= response.status_code < 300:
+            return response.status_code, ""
+        excerpt = b""
+        for chunk in response.iter_raw():
+            excerpt += chunk
+            if len(excerpt) >= WEBHOOK_EXCERPT_BYTES or time.monotonic() > deadline:
+                break
+    text = excerpt[:WEBHOOK_EXCERPT_BYTES].decode(response.encoding or "utf-8", errors="replace")
+    return response.status_code, text[:WEBHOOK_EXCERPT_CHARS]
+
+
 def webhook_deliver(*, event_id: int, webhook_id: int, attempt: int) -> WebhookDelivery | None:
     """POST event `event_id` to webhook `webhook_id` once, record the attempt and return it.
 
@@ -901,16 +928,9 @@ def webhook_deliver(*, event_id: int, webhook_id: int, attempt: int) -> WebhookD
     started = time.perf_counter()
     status_code, error = None, ""
     try:
-        response = httpx.post(
-            webhook.url,
-            content=body,
-            headers=headers,
-            timeout=promotion_setting("WEBHOOK_TIMEOUT_SECONDS"),
-            follow_redirects=False,
-        )
-        status_code = response.status_code
+        status_code, excerpt = webhook_post(webhook.url, body, headers)
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}: {response.text[:200]}"
+            error = f"HTTP {status_code}: {excerpt}"
     except httpx.HTTPError as failure:
         error = f"{type(failure).__name__}: {failure}"[:500]
     duration_ms = round((time.perf_counter() - started) * 1000)

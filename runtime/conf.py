@@ -1,5 +1,8 @@
 """Settings of runtime, read from settings.CONTRACTOR with defaults."""
 
+import os
+import re
+
 from django.conf import settings
 
 DEFAULTS = {
@@ -15,6 +18,15 @@ DEFAULTS = {
     "RUNTIME_DEFAULT_ENVIRONMENT": "current",
     # Benchmark only: expose POST /v1/bench/bare/<bundle>/<pipeline> (no governance, one audit INSERT).
     "RUNTIME_BENCH_BARE_ENDPOINT": False,
+    # The environment variables a model endpoint may name as holding its API key (a regular expression).
+    # The runtime sends that variable's value to the endpoint's base_url, which tenant operators choose: any
+    # other variable of the process (SECRET_KEY, DATABASE_URL, RUNTIME_DB_PASSWORD, ...) must never be
+    # nameable. `{tenant}` stands for the tenant's schema name in upper case, so a platform that gives each
+    # tenant its own keys can say e.g. r"\ACONTRACTOR_{tenant}_[A-Z0-9_]*API_KEY\Z".
+    "MODEL_API_KEY_ENV_PATTERN": r"\A[A-Z][A-Z0-9_]{0,91}_API_KEY\Z",
+    # The shared secret a Prometheus scraper sends (Authorization: Bearer ...) to read GET /metrics, which
+    # shows every tenant's counters. Empty: only loopback clients that came through no proxy may read it.
+    "RUNTIME_METRICS_TOKEN": os.environ.get("RUNTIME_METRICS_TOKEN", ""),
 }
 
 MAX_CACHE_SECONDS = 1.0
@@ -23,6 +35,12 @@ MAX_CACHE_SECONDS = 1.0
 def runtime_setting(name: str):
     """Return setting `name` from settings.CONTRACTOR, or its default."""
     return getattr(settings, "CONTRACTOR", {}).get(name, DEFAULTS[name])
+
+
+def api_key_variable_allowed(variable: str, tenant: str) -> bool:
+    """Return whether a model endpoint of `tenant` (a schema name) may read its API key from `variable`."""
+    pattern = str(runtime_setting("MODEL_API_KEY_ENV_PATTERN")).replace("{tenant}", re.escape(tenant.upper()))
+    return re.match(pattern, variable or "") is not None
 
 
 def cache_seconds() -> float:

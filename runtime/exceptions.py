@@ -34,6 +34,10 @@ INVALID_MODEL_OUTPUT = (
 ENDPOINT_NOT_CONFIGURED = "model endpoint {name!r} is not configured in this tenant"
 API_KEY_NOT_SET = "environment variable {variable} holding the API key of endpoint {name!r} is not set"
 ENDPOINT_UNUSABLE = "model endpoint {name!r} is misconfigured: {reason}"
+API_KEY_ENV_NOT_ALLOWED = (
+    "environment variable {variable} may not hold the API key of endpoint {name!r} (not an allowed name)"
+)
+METRICS_FORBIDDEN = "The metrics are served only to the platform's scraper."
 
 # Control plane.
 RUNTIME_KEY_NOT_FOUND = "No runtime key {id} in this tenant."
@@ -44,6 +48,13 @@ ENDPOINT_NOT_FOUND = "No model endpoint named {name!r}."
 ENDPOINT_EXISTS = "A model endpoint named {name!r} already exists."
 INVALID_ENDPOINT = "The model endpoint is not valid."
 INVALID_DAYS = "days must be an integer from 1 to {limit}."
+
+
+class MetricsForbidden(PermissionDenied):
+    """GET /metrics (every tenant's counters) from a client that is not the platform's scraper."""
+
+    code = "metrics_forbidden"
+    default_message = METRICS_FORBIDDEN
 
 
 class InvalidRuntimeKey(DomainError):

@@ -7,8 +7,12 @@ The runtime connects as `contractor_runtime` (DESIGN §7). In each tenant schema
   any row);
 - SELECT `runtime_decision`: the `runtime.decision` audit records only (decision lookup and idempotency);
 - SELECT `runtime_runtimekey` and `runtime_modelendpoint`;
-- INSERT into `audit_record` (plus SELECT of its `id` column alone, which `INSERT ... RETURNING id` needs,
-  and USAGE of its id sequence).
+- INSERT into `audit_record` every column but `id` (the identity column numbers the rows; a chosen id could
+  collide with the control plane's next record), plus SELECT of its `id` column alone, which
+  `INSERT ... RETURNING id` needs, and USAGE of its id sequence. Row-level security narrows that to the
+  runtime's own records: a `runtime.decision` by a runtime key (or the benchmark's `bench.bare`); the role
+  cannot forge a control-plane record (`promotion.approved` by a user, ...). The table's owner, the control
+  plane, is not subject to these policies.
 
 In `public` it may read `tenancy_tenant` and `tenancy_domain` (routing by host). Nothing else: bundles,
 promotions, users, history tables and the audit log itself answer "permission denied". TRUNCATE is revoked
@@ -34,6 +38,25 @@ READABLE_TABLES = ("runtime_runtimekey", "runtime_modelendpoint")
 READABLE_PUBLIC_TABLES = ("tenancy_tenant", "tenancy_domain")
 AUDIT_TABLE = "audit_record"
 DECISION_ACTION = "runtime.decision"
+BENCH_ACTION = "bench.bare"
+AUDIT_INSERT_COLUMNS = (
+    "created_at",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "data",
+    "record_hash",
+)
+INSERT_POLICY = "runtime_appends_its_records"
+RETURNING_POLICY = "runtime_returns_its_record_ids"
+# The only records the runtime role may append (and see the id of): its decisions and the benchmark's rows.
+RUNTIME_RECORDS_SQL = (
+    f"(action = '{DECISION_ACTION}' AND actor_kind = 'runtime_key') "
+    f"OR (action = '{BENCH_ACTION}' AND actor_kind = 'system')"
+)
 
 ROLE_CREATED = "runtime: created the database role {role}."
 ROLE_EXISTS = "runtime: the database role {role} exists."
@@ -159,10 +182,24 @@ def grant_statements(schema: str, role: str) -> list[sql.Composed]:
 
     readable = [table(name) for name in (RELEASED_VIEW, DECISION_VIEW, *READABLE_TABLES)]
     public_readable = [table(name, "public") for name in READABLE_PUBLIC_TABLES]
+    audit = table(AUDIT_TABLE)
+    insertable = sql.SQL(", ").join(sql.Identifier(column) for column in AUDIT_INSERT_COLUMNS)
+    runtime_records = sql.SQL(RUNTIME_RECORDS_SQL)
     return [
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id),
         sql.SQL("GRANT SELECT ON {} TO {}").format(sql.SQL(", ").join(readable), role_id),
-        sql.SQL("GRANT INSERT, SELECT (id) ON {} TO {}").format(table(AUDIT_TABLE), role_id),
+        # Earlier grants gave INSERT on the whole table (the id column included): take it back first.
+        sql.SQL("REVOKE INSERT ON {} FROM {}").format(audit, role_id),
+        sql.SQL("GRANT INSERT ({}), SELECT (id) ON {} TO {}").format(insertable, audit, role_id),
+        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(audit),
+        sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(INSERT_POLICY), audit),
+        sql.SQL("CREATE POLICY {} ON {} FOR INSERT TO {} WITH CHECK ({})").format(
+            sql.Identifier(INSERT_POLICY), audit, role_id, runtime_records
+        ),
+        sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(RETURNING_POLICY), audit),
+        sql.SQL("CREATE POLICY {} ON {} FOR SELECT TO {} USING ({})").format(
+            sql.Identifier(RETURNING_POLICY), audit, role_id, runtime_records
+        ),
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role_id),
         sql.SQL("GRANT SELECT ON {} TO {}").format(sql.SQL(", ").join(public_readable), role_id),
         sql.SQL("REVOKE TRUNCATE ON ALL TABLES IN SCHEMA {} FROM {}").format(schema_id, role_id),
@@ -196,6 +233,9 @@ def revoke_runtime_access(cursor, schema: str) -> None:
     """Remove every privilege of the runtime role on `schema` (migration reverse)."""
     role = runtime_role()
     if role_exists(cursor, role):
+        audit = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(AUDIT_TABLE))
+        for policy in (INSERT_POLICY, RETURNING_POLICY):
+            cursor.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), audit))
         cursor.execute(
             sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(
                 sql.Identifier(schema), sql.Identifier(role)

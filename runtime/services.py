@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record
 from bundles.models import Bundle
 from promotions.selectors import access_environment
-from runtime.conf import runtime_setting
+from runtime.conf import api_key_variable_allowed, runtime_setting
 from runtime.exceptions import (
     ENDPOINT_EXISTS,
     KEY_ALREADY_REVOKED,
@@ -30,6 +30,8 @@ from runtime.exceptions import (
 )
 from runtime.keys import hash_secret, new_key
 from runtime.models import ModelEndpoint, RuntimeKey
+from tenancy.roles import Capability
+from tenancy.selectors import require_capability
 
 ENDPOINT_NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 API_KEY_ENV_PATTERN = re.compile(r"\A[A-Z_][A-Z0-9_]{0,99}\Z")
@@ -41,9 +43,18 @@ ENDPOINT_FIELDS = ("base_url", "allowed_models", "api_key_env", "timeout_seconds
 BAD_ENDPOINT_NAME = "lowercase letters, digits and '-', at most 63, starting with a letter or digit"
 BAD_BASE_URL = "an absolute http or https URL (the API root, e.g. https://api.example.com/v1)"
 BAD_ALLOWED_MODELS = "a non-empty list of model names"
-BAD_API_KEY_ENV = "the NAME of an environment variable (A-Z, 0-9, _), never the key itself"
+BAD_API_KEY_ENV = (
+    "the NAME of an environment variable the platform allows for model API keys (by default one ending in "
+    "_API_KEY: A-Z, 0-9, _), never the key itself"
+)
 BAD_TIMEOUT = f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
 UNKNOWN_ENDPOINT_FIELD = "is not a field of a model endpoint"
+
+
+def require(actor, capability: str) -> None:
+    """Raise unless `actor` (a user; None is the system) holds `capability` in the current tenant."""
+    if actor is not None:
+        require_capability(actor, capability)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ def runtime_key_create(
     *, actor, name: str, environment: str | None = None, bundles: list[str] | None = None
 ) -> CreatedKey:
     """Create a runtime key for `environment` (default: current), optionally scoped to `bundles`."""
+    require(actor, Capability.MANAGE_RUNTIME_KEYS)
     name = (name or "").strip()
     if not name or len(name) > MAX_KEY_NAME_LENGTH:
         raise InvalidKeyName(details=[field_error("name", KEY_NAME_REQUIRED)])
@@ -90,6 +102,7 @@ def runtime_key_create(
 
 def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
     """Revoke `key`: the runtime refuses it (401) within RUNTIME_CACHE_SECONDS."""
+    require(actor, Capability.MANAGE_RUNTIME_KEYS)
     with transaction.atomic():
         key = RuntimeKey.objects.select_for_update().select_related("environment").get(pk=key.pk)
         if key.revoked_at is not None:
@@ -137,7 +150,9 @@ def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     if "api_key_env" in values:
         variable = values["api_key_env"]
         if variable not in ("", None) and not (
-            isinstance(variable, str) and API_KEY_ENV_PATTERN.match(variable)
+            isinstance(variable, str)
+            and API_KEY_ENV_PATTERN.match(variable)
+            and api_key_variable_allowed(variable, connection.schema_name)
         ):
             problems.append(field_error("api_key_env", BAD_API_KEY_ENV))
     if "timeout_seconds" in values:
@@ -183,6 +198,7 @@ def model_endpoint_create(
     timeout_seconds: float = 30.0,
 ) -> ModelEndpoint:
     """Create model endpoint `name` (operators)."""
+    require(actor, Capability.MANAGE_MODEL_ENDPOINTS)
     values = {
         "name": name,
         "base_url": base_url,
@@ -203,6 +219,7 @@ def model_endpoint_create(
 
 def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, Any]) -> ModelEndpoint:
     """Change some of `endpoint`'s fields (not its name); the runtime uses them within its cache time."""
+    require(actor, Capability.MANAGE_MODEL_ENDPOINTS)
     problems = [
         field_error(field, UNKNOWN_ENDPOINT_FIELD, "unknown_field")
         for field in changes
@@ -235,6 +252,7 @@ def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, 
 
 def model_endpoint_delete(*, actor, endpoint: ModelEndpoint) -> None:
     """Delete `endpoint`; pipelines naming it fail (502, recorded) until one of that name exists again."""
+    require(actor, Capability.MANAGE_MODEL_ENDPOINTS)
     with transaction.atomic():
         facts = endpoint_facts(endpoint)
         target = ("runtime.modelendpoint", endpoint.pk)

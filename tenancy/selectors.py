@@ -49,6 +49,23 @@ def require_capability(user, capability: str, tenant: Tenant | None = None) -> M
     return membership
 
 
+def holds_object_permission(user, codename: str, obj) -> bool:
+    """Return whether `user` was granted `codename` on `obj` (django-guardian), directly or through a group.
+
+    Unlike `user.has_perm(perm, obj)` this grants nothing implicitly to a superuser: platform staff are
+    superusers for the admin, but inside a tenant they approve or push only where they hold the grant, like
+    everyone else (and like environment_approvers and push_grantees list them).
+    """
+    from guardian.shortcuts import get_group_perms, get_user_perms  # guardian is a tenant app
+
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        get_user_perms(user, obj).filter(codename=codename).exists()
+        or get_group_perms(user, obj).filter(codename=codename).exists()
+    )
+
+
 def members_of(tenant: Tenant):
     """Return the tenant's memberships with their users, newest first."""
     return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")

@@ -17,9 +17,11 @@ from tenancy.exceptions import (
     UnknownRole,
 )
 from tenancy.models import Domain, Membership, Tenant
-from tenancy.roles import Role
+from tenancy.roles import Capability, Role
+from tenancy.selectors import require_capability
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+CHANGE_MEMBERSHIP_PERMISSION = "tenancy.change_membership"
 RESERVED_SLUGS = frozenset({"public", "www", "admin", "api", "static", "localhost", "information-schema"})
 
 
@@ -71,8 +73,22 @@ def tenant_created_record(*, actor, tenant: Tenant, domain: str = "") -> None:
         )
 
 
+def require_membership_manager(actor, tenant: Tenant) -> None:
+    """Raise unless `actor` may change memberships of `tenant`.
+
+    The system (None, e.g. commands and seeding), platform staff allowed to change memberships (the admin on
+    the public host), and admins of that tenant may; nobody else, whatever view called.
+    """
+    if actor is None:
+        return
+    if actor.is_active and actor.is_staff and actor.has_perm(CHANGE_MEMBERSHIP_PERMISSION):
+        return
+    require_capability(actor, Capability.MANAGE_MEMBERSHIPS, tenant)
+
+
 def membership_set(*, actor, tenant: Tenant, user, roles: list[str]) -> Membership:
     """Give `user` exactly `roles` in `tenant` (creating or reactivating the membership)."""
+    require_membership_manager(actor, tenant)
     unknown = [role for role in roles if role not in Role.values]
     if unknown:
         raise UnknownRole(UNKNOWN_ROLE.format(role=unknown[0], roles=", ".join(Role.values)))
@@ -93,6 +109,7 @@ def membership_set(*, actor, tenant: Tenant, user, roles: list[str]) -> Membersh
 
 def membership_deactivate(*, actor, tenant: Tenant, user) -> Membership:
     """End `user`'s membership in `tenant` (kept, inactive: users are never deleted across schemas)."""
+    require_membership_manager(actor, tenant)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(user=user, tenant=tenant)
         before = sorted(membership.roles) if membership.is_active else []

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from contractor_site.dashboard import dashboard_panels
 from contractor_site.errors import DomainError
+from tenancy.console import FORBIDDEN_TEMPLATE, error_page
 from tenancy.forms import MembershipForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
@@ -43,7 +44,10 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 def dashboard(request):
     """Show the tenant, the member's roles and the panels the apps contribute."""
-    membership = require_capability(request.user, Capability.VIEW)
+    try:
+        membership = require_capability(request.user, Capability.VIEW)
+    except DomainError as error:
+        return error_page(request, error, FORBIDDEN_TEMPLATE)
     return render(
         request,
         "tenancy/dashboard.html",
@@ -59,24 +63,25 @@ def dashboard(request):
 def memberships(request):
     """List members; admins set roles."""
     tenant = current_tenant()
-    membership = require_capability(request.user, Capability.VIEW)
+    try:
+        membership = require_capability(request.user, Capability.VIEW)
+        if request.method == "POST":
+            require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)
+    except DomainError as error:  # a refusal is a 403 page, not a server error
+        return error_page(request, error, FORBIDDEN_TEMPLATE)
     form = MembershipForm(request.POST or None)
-    if request.method == "POST":
-        require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)
-        if form.is_valid():
-            user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-            if user is None:
-                form.add_error("username", "No such user.")
+    if request.method == "POST" and form.is_valid():
+        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
+        if user is None:
+            form.add_error("username", "No such user.")
+        else:
+            try:
+                membership_set(actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"])
+            except DomainError as error:
+                form.add_error(None, error.message)
             else:
-                try:
-                    membership_set(
-                        actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"]
-                    )
-                except DomainError as error:
-                    form.add_error(None, error.message)
-                else:
-                    messages.success(request, f"Roles of {user.username} saved.")
-                    return redirect("memberships")
+                messages.success(request, f"Roles of {user.username} saved.")
+                return redirect("memberships")
     return render(
         request,
         "tenancy/memberships.html",

@@ -34,6 +34,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 tenant.create_schema(check_if_exists=True)
 
 
+@pytest.fixture(autouse=True)
+def public_schema_after_each_test():
+    """Leave the connection in public after every test.
+
+    A request through the test client selects its host's schema on the shared connection and leaves it
+    selected; the next test (creating a tenant, which only works from public) must not inherit it.
+    """
+    yield
+    connection.set_schema_to_public()
+
+
 def tenant_named(slug: str) -> Tenant:
     """Return the test tenant `slug`."""
     return Tenant.objects.get(schema_name=slug)

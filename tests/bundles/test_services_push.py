@@ -14,6 +14,7 @@ from bundles.exceptions import DraftNotFound, DraftPublished, PushNotAllowed
 from bundles.models import Bundle, BundleVersion, Draft
 from bundles.services import bundle_push_grant, bundle_version_push, draft_create, draft_publish, draft_save
 from tenancy.roles import Role
+from tenancy.services import membership_set
 from tests.bundles.bundle_factories import CLAIMS, SUPPORT, example_files, push, with_version
 from tests.conftest import run_committed
 
@@ -49,8 +50,9 @@ def test_the_bundle_description_follows_its_latest_version(author, in_tenant_a):
 def test_repeating_a_grant_changes_nothing_and_records_nothing(tenant_a, author, make_member, in_tenant_a):
     bundle = push(author).version.bundle
     other = make_member(tenant_a, "otto-author", [Role.AUTHOR])
-    assert bundle_push_grant(actor=author, bundle=bundle, user=other, granted=True) is True
-    assert bundle_push_grant(actor=author, bundle=bundle, user=other, granted=True) is False
+    admin = make_member(tenant_a, "ada-admin", [Role.ADMIN])
+    assert bundle_push_grant(actor=admin, bundle=bundle, user=other, granted=True) is True
+    assert bundle_push_grant(actor=admin, bundle=bundle, user=other, granted=True) is False
     assert Record.objects.filter(action="bundle.push_grant_changed").count() == 1
 
 
@@ -96,6 +98,10 @@ def test_two_concurrent_first_pushes_of_a_bundle_store_one_version(committed_ten
     files["bundle.yaml"] = files["bundle.yaml"].replace(f"name: {CLAIMS}", f"name: {name}")
     user = run_committed(
         lambda: get_user_model().objects.create_user(username=f"racer-{uuid.uuid4().hex[:8]}")
+    )
+    run_committed(
+        lambda: membership_set(actor=None, tenant=committed_tenant, user=user, roles=[Role.AUTHOR]),
+        tenant=committed_tenant,
     )
     barrier = threading.Barrier(2)
     outcomes: list = []

@@ -253,6 +253,19 @@ def test_a_reviewer_without_the_environment_grant_cannot_approve(team, pending):
     assert approval_eligibility(team.outsider_reviewer, pending) == (False, "not_an_approver")
 
 
+def test_a_platform_superuser_reviewer_approves_only_where_granted(team, pending):
+    staff = team.outsider_reviewer
+    staff.is_staff = staff.is_superuser = True
+    staff.save(update_fields=["is_staff", "is_superuser"])
+    assert pending_approvals_for(staff) == []
+    assert approval_eligibility(staff, pending) == (False, "not_an_approver")
+    with pytest.raises(NotAnApprover):
+        promotion_approve(actor=staff, request=pending)
+    assert not Approval.objects.filter(reviewer=staff).exists()
+    assign_perm("approve_promotion", staff, environment("current"))
+    assert promotion_approve(actor=staff, request=pending).status == "promoted"
+
+
 def test_an_approval_deploys_once_approvals_suffice(team, pending, gated):
     assert pending_approvals_for(team.reviewer) == [pending]
     assert approval_eligibility(team.reviewer, pending) == (True, "")

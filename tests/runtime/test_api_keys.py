@@ -65,8 +65,8 @@ def test_an_operator_creates_a_key_shown_once_and_stored_hashed(api):
     assert secret not in str(created.data)
 
 
-def test_a_key_is_scoped_to_an_environment_and_bundles(api, operator):
-    push(operator)
+def test_a_key_is_scoped_to_an_environment_and_bundles(api, tenant_a, make_member):
+    push(make_member(tenant_a, "rk-author", ["author"]))
     scope = {"name": "staging ci", "environment": "staging", "bundles": ["claims-triage"]}
     response = api.post(URL, scope, format="json")
     assert response.status_code == 201

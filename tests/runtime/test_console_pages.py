@@ -97,13 +97,13 @@ def test_an_operator_manages_model_endpoints_in_the_console(operator_page):
         {
             "base_url": "http://127.0.0.1:8002/v1",
             "allowed_models": "dev-model",
-            "api_key_env": "DEV_KEY",
+            "api_key_env": "DEV_MODEL_API_KEY",
             "timeout_seconds": "7",
         },
     )
     assert saved.status_code == 302
     endpoint.refresh_from_db()
-    assert (endpoint.api_key_env, endpoint.timeout_seconds) == ("DEV_KEY", 7.0)
+    assert (endpoint.api_key_env, endpoint.timeout_seconds) == ("DEV_MODEL_API_KEY", 7.0)
     assert operator_page.post("/model-endpoints/dev/delete/").status_code == 302
     assert not ModelEndpoint.objects.exists()
 

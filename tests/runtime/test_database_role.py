@@ -52,6 +52,20 @@ WRITE_DENIALS = [
     "justification, created_at) VALUES (1, 1, 1, 'promote', 1, '', now())",
     "CREATE TABLE runtime_smuggled (id int)",
 ]
+AUDIT_INSERT = (
+    "INSERT INTO audit_record (created_at, actor_kind, actor_id, actor_name, action, target_type, target_id, "
+    "data, record_hash) VALUES (now(), {kind}, '1', 'someone', {action}, 'promotions.promotionrequest', '1', "
+    "'{{}}', '0')"
+)
+FORGED_RECORDS = [
+    AUDIT_INSERT.format(kind="'user'", action="'promotion.approved'"),
+    AUDIT_INSERT.format(kind="'runtime_key'", action="'deployment.created'"),
+    AUDIT_INSERT.format(kind="'system'", action="'rollback'"),
+    AUDIT_INSERT.format(kind="'user'", action="'runtime.decision'"),
+    "INSERT INTO audit_record (id, created_at, actor_kind, actor_id, actor_name, action, target_type, "
+    "target_id, data, record_hash) VALUES (9000000000000000000, now(), 'runtime_key', '1', 'k', "
+    "'runtime.decision', '', '', '{}', '0')",
+]
 
 
 @pytest.fixture
@@ -84,6 +98,11 @@ def test_the_runtime_role_may_not_read_control_plane_tables(as_runtime, table):
 
 @pytest.mark.parametrize("statement", WRITE_DENIALS)
 def test_the_runtime_role_may_not_change_anything_but_append_decisions(as_runtime, statement):
+    assert attempt(as_runtime, statement) is errors.InsufficientPrivilege
+
+
+@pytest.mark.parametrize("statement", FORGED_RECORDS)
+def test_the_runtime_role_may_not_append_anything_but_its_own_decisions(as_runtime, statement):
     assert attempt(as_runtime, statement) is errors.InsufficientPrivilege
 
 
@@ -169,14 +188,17 @@ def test_every_tenant_schema_grants_the_runtime_role_the_same_privileges(world):
                 """
                 SELECT has_schema_privilege(%(role)s, %(name)s, 'USAGE'),
                        has_table_privilege(%(role)s, %(schema)s || '.runtime_released_version', 'SELECT'),
-                       has_table_privilege(%(role)s, %(schema)s || '.audit_record', 'INSERT'),
+                       has_any_column_privilege(%(role)s, %(schema)s || '.audit_record', 'INSERT'),
+                       has_column_privilege(%(role)s, %(schema)s || '.audit_record', 'id', 'INSERT'),
                        has_table_privilege(%(role)s, %(schema)s || '.audit_record', 'SELECT'),
                        has_table_privilege(%(role)s, %(schema)s || '.bundles_bundleversion', 'SELECT'),
-                       has_table_privilege(%(role)s, %(schema)s || '.audit_record', 'TRUNCATE')
+                       has_table_privilege(%(role)s, %(schema)s || '.audit_record', 'TRUNCATE'),
+                       (SELECT relrowsecurity FROM pg_class
+                        WHERE oid = (%(schema)s || '.audit_record')::regclass)
                 """,
                 {"role": RUNTIME_ROLE, "name": schema, "schema": f'"{schema}"'},
             ).fetchone()
-            assert privileges == (True, True, True, False, False, False), schema
+            assert privileges == (True, True, True, False, False, False, False, True), schema
 
 
 def test_the_runtime_role_is_a_plain_login_role():
