@@ -245,56 +245,44 @@ def refused(request, promotion: PromotionRequest, error: DomainError, form=None)
     return render(request, "promotions/detail.html", context, status=error.status)
 
 
-@console_page(ERROR_TEMPLATE)
-@require_POST
-def promotion_approve_view(request, promotion_id: int):
-    """Approve a request (eligible reviewers); it deploys when gates and approvals suffice."""
+def decide(request, promotion_id: int, service, done_message: str):
+    """Apply one decision service to a request from its page's form; re-render the page on refusal."""
     promotion = selectors.access_promotion(request.user, promotion_id)
     form = DecisionForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
-        promotion = promotion_approve(actor=request.user, request=promotion, comment=comment)
+        promotion = service(actor=request.user, request=promotion, comment=comment)
     except DomainError as error:
         return refused(request, promotion, error, form)
-    messages.success(request, APPROVED_MESSAGE.format(id=promotion.pk))
+    messages.success(request, done_message.format(id=promotion.pk))
     if promotion.status == PromotionStatus.PROMOTED:
+        environment = promotion.environment.name
         messages.success(
             request,
-            PROMOTED_MESSAGE.format(
-                id=promotion.pk, version=promotion.version, environment=promotion.environment.name
-            ),
+            PROMOTED_MESSAGE.format(id=promotion.pk, version=promotion.version, environment=environment),
         )
     return redirect("promotions-detail", promotion.pk)
 
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+def promotion_approve_view(request, promotion_id: int):
+    """Approve a request (eligible reviewers); it deploys when gates and approvals suffice."""
+    return decide(request, promotion_id, promotion_approve, APPROVED_MESSAGE)
+
+
+@console_page(ERROR_TEMPLATE)
+@require_POST
 def promotion_reject_view(request, promotion_id: int):
     """Reject a request (eligible reviewers; a comment is required); one rejection ends it."""
-    promotion = selectors.access_promotion(request.user, promotion_id)
-    form = DecisionForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
-    try:
-        promotion = promotion_reject(actor=request.user, request=promotion, comment=comment)
-    except DomainError as error:
-        return refused(request, promotion, error, form)
-    messages.success(request, REJECTED_MESSAGE.format(id=promotion.pk))
-    return redirect("promotions-detail", promotion.pk)
+    return decide(request, promotion_id, promotion_reject, REJECTED_MESSAGE)
 
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
 def promotion_cancel_view(request, promotion_id: int):
     """Cancel a pending request (its requester only)."""
-    promotion = selectors.access_promotion(request.user, promotion_id)
-    form = DecisionForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
-    try:
-        promotion = promotion_cancel(actor=request.user, request=promotion, comment=comment)
-    except DomainError as error:
-        return refused(request, promotion, error, form)
-    messages.success(request, CANCELLED_MESSAGE.format(id=promotion.pk))
-    return redirect("promotions-detail", promotion.pk)
+    return decide(request, promotion_id, promotion_cancel, CANCELLED_MESSAGE)
 
 
 def version_page_or(version, fallback: str) -> str:
