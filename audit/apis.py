@@ -4,10 +4,10 @@ Access is declared by capability name (the tenant-membership permission of the A
 module imports no other app.
 """
 
-from django.utils.dateparse import parse_datetime
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,9 +15,11 @@ from audit import history
 from audit.exceptions import INVALID_TIME, UNKNOWN_HISTORY_MODEL, InvalidTimeFilter, UnknownHistoryModel
 from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
+from contractor_site.api import ApiPagination, InvalidQuery, invalid_query, paginated, parse_query_time
 from contractor_site.errors import NotFound
 
 VIEW_AUDIT = "view_audit"
+INVALID_OBJECT_ID = "object_id must be an id of a {model} ({reason}); got {value!r}."
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -38,20 +40,34 @@ class RecordSerializer(serializers.ModelSerializer):
 
 
 def parse_time_filter(request, name: str):
-    """Return the ISO-8601 time in query parameter `name`, or None; raise on a malformed value."""
+    """Return the ISO-8601 time in query parameter `name` (naive: UTC), or None; raise if malformed."""
     value = request.query_params.get(name)
+    try:
+        return parse_query_time(name, value)
+    except InvalidQuery:
+        message = INVALID_TIME.format(name=name, value=value)
+        raise invalid_query(name, message, error_class=InvalidTimeFilter) from None
+
+
+def checked_object_id(label: str, value: str | None) -> str | None:
+    """Return `value` if it can be the primary key of tracked model `label`; raise InvalidQuery naming it."""
     if not value:
         return None
-    moment = parse_datetime(value)
-    if moment is None:
-        raise InvalidTimeFilter(INVALID_TIME.format(name=name, value=value))
-    return moment
+    model = history.tracked_models()[label]
+    try:
+        model._meta.pk.to_python(value)
+    except DjangoValidationError as error:
+        reason = " ".join(str(message) for message in error.messages)
+        message = INVALID_OBJECT_ID.format(model=label, reason=reason, value=value)
+        raise invalid_query("object_id", message) from None
+    return value
 
 
 class RecordListApi(APIView):
     """The tenant's audit records, newest first."""
 
     required_capabilities = {"GET": VIEW_AUDIT}
+    pagination_class = ApiPagination
 
     @extend_schema(
         parameters=[
@@ -59,8 +75,12 @@ class RecordListApi(APIView):
             OpenApiParameter("actor", str),
             OpenApiParameter("target_type", str),
             OpenApiParameter("target_id", str),
-            OpenApiParameter("since", str, description="ISO-8601 time"),
-            OpenApiParameter("until", str, description="ISO-8601 time"),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="ISO 8601 (naive: UTC; a date: its start)"
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="ISO 8601 (naive: UTC; a date: its start)"
+            ),
         ],
         responses=RecordSerializer(many=True),
     )
@@ -73,9 +93,7 @@ class RecordListApi(APIView):
             since=parse_time_filter(request, "since"),
             until=parse_time_filter(request, "until"),
         )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(RecordSerializer(page, many=True).data)
+        return paginated(self, request, queryset, RecordSerializer)
 
 
 class RecordDetailApi(APIView):
@@ -132,14 +150,19 @@ class HistoryApi(APIView):
             return [{"field": field, "old": str(old), "new": str(new)} for field, old, new in change.changes]
 
     @extend_schema(
-        parameters=[OpenApiParameter("model", str, required=True), OpenApiParameter("object_id", str)],
+        parameters=[
+            OpenApiParameter("model", str, required=True, enum=sorted(history.tracked_models())),
+            OpenApiParameter(
+                "object_id", OpenApiTypes.INT, description="The primary key (an id) of one object of `model`."
+            ),
+        ],
         responses=OutputSerializer(many=True),
     )
     def get(self, request):
         label = request.query_params.get("model", "")
         if label not in history.tracked_models():
-            raise UnknownHistoryModel(
-                UNKNOWN_HISTORY_MODEL.format(model=label, models=", ".join(history.tracked_models()))
-            )
-        changes = history.recent_changes(label, object_id=request.query_params.get("object_id"))
+            message = UNKNOWN_HISTORY_MODEL.format(model=label, models=", ".join(history.tracked_models()))
+            raise invalid_query("model", message, error_class=UnknownHistoryModel)
+        object_id = checked_object_id(label, request.query_params.get("object_id"))
+        changes = history.recent_changes(label, object_id=object_id)
         return Response(self.OutputSerializer(changes, many=True).data)

@@ -1,9 +1,7 @@
 """Bundles API (DESIGN §9): list and read bundles and versions, push versions, diff, push grants, schemas."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,15 +23,48 @@ from bundles.selectors import (
 )
 from bundles.services import bundle_push_grant, bundle_version_push
 from bundles.validation import DIRECTORY_KINDS, ROOT_FILE_KINDS
+from contractor_site.api import ApiPagination, field_error, paginated, printable
+from contractor_site.errors import ValidationFailed
 from tenancy.roles import Capability
 
 ONE_INPUT = "Send either `files` (JSON) or `archive` (multipart .tar.gz), not both."
 NO_INPUT = "Send the bundle as `files` (JSON: {path: text}) or as `archive` (multipart .tar.gz)."
+NUL_CHARACTER = "a NUL (\\u0000) character"
+LONE_SURROGATE = "an unpaired surrogate (not Unicode text)"
+UNSTORABLE_PATH = "The file path '{path}' contains {reason}; bundle files cannot hold it."
+# A version name in a query: not blank, no NUL (the schema of `from` and `to`).
+VERSION_PARAMETER = {"type": "string", "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}
+UNSTORABLE_TEXT = "The file '{path}' contains {reason}; bundle files cannot hold it."
 
 
 def username_of(user) -> str | None:
     """Return the username of a user, or None."""
     return user.get_username() if user is not None else None
+
+
+def unstorable(text: str) -> str | None:
+    """Return what keeps `text` out of the database (a NUL character, an unpaired surrogate), or None."""
+    if "\x00" in text:
+        return NUL_CHARACTER
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return LONE_SURROGATE
+    return None
+
+
+def storage_problems(files: dict[str, str], field: str) -> list[dict]:
+    """Return a detail for every path or text of `files` PostgreSQL cannot store (JSON or archive input)."""
+    problems = []
+    for path, text in files.items():
+        shown = printable(path).replace("\x00", "\\u0000")
+        checks = (("unstorable_path", UNSTORABLE_PATH, path), ("unstorable_text", UNSTORABLE_TEXT, text))
+        for code, template, value in checks:
+            reason = unstorable(value) if isinstance(value, str) else None
+            if reason:
+                message = template.format(path=shown, reason=reason)
+                problems.append({**field_error(field, code, message), "file": shown})
+    return problems
 
 
 def archive_files(upload) -> dict[str, str]:
@@ -139,6 +170,7 @@ class BundleListApi(APIView):
     """The tenant's bundles with their latest version and version count, by name."""
 
     required_capabilities = {"GET": Capability.VIEW}
+    pagination_class = ApiPagination
 
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField()
@@ -151,9 +183,7 @@ class BundleListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(bundle_list(), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginated(self, request, bundle_list(), self.OutputSerializer)
 
 
 class BundleDetailApi(APIView):
@@ -199,6 +229,7 @@ class BundleVersionPushApi(APIView):
 
     required_capabilities = {"POST": Capability.VIEW}  # create/push rights are checked per bundle
     parser_classes = [JSONParser, MultiPartParser]
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
         files = serializers.DictField(
@@ -234,7 +265,14 @@ class BundleVersionPushApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        files = data["files"] if "files" in data else archive_files(data["archive"])
+        if "files" in data:
+            files, field, error_class = data["files"], "files", ValidationFailed
+        else:
+            files, field, error_class = archive_files(data["archive"]), "archive", ArchiveInvalid
+        problems = storage_problems(files, field)
+        if problems:
+            message = ARCHIVE_INVALID.format(count=len(problems)) if field == "archive" else None
+            raise error_class(message, details=problems)
         membership = request.membership
         result = bundle_version_push(
             actor=request.user,
@@ -313,8 +351,8 @@ class BundleDiffApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="the old version"),
-            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="the new version"),
+            OpenApiParameter("from", VERSION_PARAMETER, required=True, description="the old version"),
+            OpenApiParameter("to", VERSION_PARAMETER, required=True, description="the new version"),
         ],
         responses=OutputSerializer,
     )
@@ -365,6 +403,6 @@ class PushGrantApi(APIView):
     def put(self, request, name: str, username: str):
         return self.change(request, name, username, granted=True)
 
-    @extend_schema(request=None, responses=OutputSerializer)
+    @extend_schema(request=None, responses={200: OutputSerializer})
     def delete(self, request, name: str, username: str):
         return self.change(request, name, username, granted=False)

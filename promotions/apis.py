@@ -1,18 +1,22 @@
 """Promotions API (DESIGN §6, §9): environments, gates, promotions, deployments, rollback, webhooks."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bundles.selectors import access_bundle, access_version
-from contractor_site.errors import ValidationFailed
+from contractor_site.api import (
+    ApiPagination,
+    NonBlankCharField,
+    errors_on_field,
+    invalid_query,
+    paginated,
+    parse_query_time,
+)
 from promotions.exceptions import USER_NOT_FOUND, UserNotFound
 from promotions.models import GateStatus, PromotionStatus
 from promotions.selectors import (
@@ -50,14 +54,7 @@ from promotions.services import (
 )
 from tenancy.roles import Capability
 
-INVALID_AS_OF = "as_of must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z; got {value!r}."
 INVALID_STATUS = "status must be one of {choices}; got {value!r}."
-
-
-class InvalidQuery(ValidationFailed):
-    """A query parameter that cannot be understood."""
-
-    code = "invalid_query"
 
 
 def username_of(user) -> str | None:
@@ -65,26 +62,9 @@ def username_of(user) -> str | None:
     return user.get_username() if user is not None else None
 
 
-def paginated(view: APIView, request, rows, serializer_class) -> Response:
-    """Return one page of `rows` as {count, next, previous, results}."""
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 def parse_as_of(value: str | None) -> datetime | None:
     """Return the time `as_of` names (naive times are UTC; a date means its end), or raise InvalidQuery."""
-    if not value:
-        return None
-    parsed = parse_datetime(value.strip().replace(" ", "+"))
-    if parsed is None:
-        day = parse_date(value.strip())
-        if day is None:
-            raise InvalidQuery(INVALID_AS_OF.format(value=value))
-        parsed = datetime(day.year, day.month, day.day, 23, 59, 59, 999999)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parse_query_time("as_of", value, date_means_end=True)
 
 
 # Serializers shared by several views ----------------------------------------------------------------------
@@ -261,6 +241,10 @@ class ActionInputSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class RejectInputSerializer(serializers.Serializer):
+    comment = NonBlankCharField(help_text="Why; a rejection needs a comment.")
+
+
 # Environments ---------------------------------------------------------------------------------------------
 
 
@@ -268,14 +252,13 @@ class EnvironmentListApi(APIView):
     """The tenant's environments in promotion order, with their rules, approvers and live versions."""
 
     required_capabilities = {"GET": Capability.VIEW}
+    pagination_class = ApiPagination
 
     @extend_schema(responses=EnvironmentSerializer(many=True))
     def get(self, request):
         index = live_index()
         rows = [environment_data(environment, index) for environment in environments()]
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(page)
+        return paginated(self, request, rows)
 
 
 class EnvironmentDetailApi(APIView):
@@ -301,14 +284,15 @@ class EnvironmentDetailApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
-        environment = environment_update(
-            actor=request.user,
-            environment=environment,
-            requires_gates=changes.get("requires_gates"),
-            required_approvals=changes.get("required_approvals"),
-            requires_live_in=changes.get("requires_live_in", ...),
-            description=changes.get("description"),
-        )
+        with errors_on_field(invalid_environment_rule="requires_live_in"):
+            environment = environment_update(
+                actor=request.user,
+                environment=environment,
+                requires_gates=changes.get("requires_gates"),
+                required_approvals=changes.get("required_approvals"),
+                requires_live_in=changes.get("requires_live_in", ...),
+                description=changes.get("description"),
+            )
         return Response(environment_data(access_environment(request.user, environment.name)))
 
 
@@ -316,6 +300,7 @@ class EnvironmentHistoryApi(APIView):
     """The recorded versions of an environment's rules, newest first."""
 
     required_capabilities = {"GET": Capability.VIEW}
+    pagination_class = ApiPagination
 
     class OutputSerializer(serializers.Serializer):
         history_id = serializers.IntegerField()
@@ -350,7 +335,7 @@ class EnvironmentApproverApi(APIView):
     def put(self, request, name: str, username: str):
         return self.change(request, name, username, granted=True)
 
-    @extend_schema(request=None, responses=EnvironmentSerializer)
+    @extend_schema(request=None, responses={200: EnvironmentSerializer})
     def delete(self, request, name: str, username: str):
         return self.change(request, name, username, granted=False)
 
@@ -362,6 +347,7 @@ class VersionGateRunsApi(APIView):
     """Start a version's gates (202: queued or running; 200: its digest already passed), or list its runs."""
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.RUN_GATES}
+    pagination_class = ApiPagination
 
     @extend_schema(responses=GateRunSerializer(many=True))
     def get(self, request, name: str, version: str):
@@ -399,12 +385,14 @@ class PromotionListApi(APIView):
     """List promotion requests (newest first) or request a promotion."""
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.REQUEST_PROMOTION}
+    pagination_class = ApiPagination
+    error_statuses = {"GET": (404,), "POST": (404, 409)}
 
     class InputSerializer(serializers.Serializer):
         bundle = serializers.CharField()
         version = serializers.CharField()
         environment = serializers.CharField()
-        justification = serializers.CharField(required=False, allow_blank=True, default="")
+        justification = NonBlankCharField(help_text="Why this version should go live.")
 
     @extend_schema(
         parameters=[
@@ -417,7 +405,8 @@ class PromotionListApi(APIView):
     def get(self, request):
         wanted = request.query_params.get("status") or None
         if wanted is not None and wanted not in PromotionStatus.values:
-            raise InvalidQuery(INVALID_STATUS.format(choices=", ".join(PromotionStatus.values), value=wanted))
+            choices = ", ".join(PromotionStatus.values)
+            raise invalid_query("status", INVALID_STATUS.format(choices=choices, value=wanted))
         environment = request.query_params.get("environment") or None
         if environment is not None:
             access_environment(request.user, environment)
@@ -433,9 +422,13 @@ class PromotionListApi(APIView):
         data = serializer.validated_data
         version = access_version(request.user, data["bundle"], data["version"])
         environment = access_environment(request.user, data["environment"])
-        created = promotion_request_create(
-            actor=request.user, version=version, environment=environment, justification=data["justification"]
-        )
+        with errors_on_field(justification_required="justification"):
+            created = promotion_request_create(
+                actor=request.user,
+                version=version,
+                environment=environment,
+                justification=data["justification"],
+            )
         fresh = access_promotion(request.user, created.pk)
         return Response(promotion_data(fresh, request.user), status=status.HTTP_201_CREATED)
 
@@ -454,13 +447,16 @@ class PromotionDecisionApi(APIView):
     """Base of the decisions on a request: validate the comment, call the service, answer the new state."""
 
     decide = None  # the service, set by each subclass
+    InputSerializer = ActionInputSerializer
+    error_statuses = {"POST": (409,)}
 
     @extend_schema(request=ActionInputSerializer, responses=PromotionSerializer)
     def post(self, request, promotion_id: int):
-        serializer = ActionInputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         found = access_promotion(request.user, promotion_id)
-        type(self).decide(actor=request.user, request=found, comment=serializer.validated_data["comment"])
+        with errors_on_field(comment_required="comment"):
+            type(self).decide(actor=request.user, request=found, comment=serializer.validated_data["comment"])
         return Response(promotion_data(access_promotion(request.user, promotion_id), request.user))
 
 
@@ -476,6 +472,11 @@ class PromotionRejectApi(PromotionDecisionApi):
 
     required_capabilities = {"POST": Capability.APPROVE_PROMOTION}
     decide = promotion_reject
+    InputSerializer = RejectInputSerializer
+
+    @extend_schema(request=RejectInputSerializer, responses=PromotionSerializer)
+    def post(self, request, promotion_id: int):
+        return super().post(request, promotion_id)
 
 
 class PromotionCancelApi(PromotionDecisionApi):
@@ -492,12 +493,18 @@ class DeploymentListApi(APIView):
     """The release pointer history, newest first; with `as_of`, what was live at that time per pair."""
 
     required_capabilities = {"GET": Capability.VIEW}
+    pagination_class = ApiPagination
+    error_statuses = {"GET": (404,)}
 
     @extend_schema(
         parameters=[
             OpenApiParameter("bundle", OpenApiTypes.STR),
             OpenApiParameter("environment", OpenApiTypes.STR),
-            OpenApiParameter("as_of", OpenApiTypes.DATETIME, description="ISO 8601; what was live then"),
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 date-time (naive: UTC) or date (its end); what was live then",
+            ),
         ],
         responses=DeploymentSerializer(many=True),
     )
@@ -516,10 +523,17 @@ class RollbackApi(APIView):
     """Point an environment back to a version once live there (default: the one before); operators."""
 
     required_capabilities = {"POST": Capability.ROLLBACK}
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
-        to_version = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
-        justification = serializers.CharField(required=False, allow_blank=True, default="")
+        to_version = serializers.CharField(
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            default=None,
+            help_text="A version once live there; empty or null: the one before the live version.",
+        )
+        justification = NonBlankCharField(help_text="Why roll back.")
 
     @extend_schema(request=InputSerializer, responses={201: DeploymentSerializer})
     def post(self, request, environment: str, name: str):
@@ -527,13 +541,14 @@ class RollbackApi(APIView):
         serializer.is_valid(raise_exception=True)
         found_environment = access_environment(request.user, environment)
         bundle = access_bundle(request.user, name)
-        deployment = deployment_rollback(
-            actor=request.user,
-            bundle=bundle,
-            environment=found_environment,
-            to_version=serializer.validated_data["to_version"] or None,
-            justification=serializer.validated_data["justification"],
-        )
+        with errors_on_field(justification_required="justification"):
+            deployment = deployment_rollback(
+                actor=request.user,
+                bundle=bundle,
+                environment=found_environment,
+                to_version=serializer.validated_data["to_version"] or None,
+                justification=serializer.validated_data["justification"],
+            )
         row = deployment_history().get(pk=deployment.pk)
         return Response(DeploymentSerializer(row).data, status=status.HTTP_201_CREATED)
 
@@ -545,6 +560,7 @@ class WebhookListApi(APIView):
     """List webhooks or create one (admins); the signing secret is returned once, at creation."""
 
     required_capabilities = {"GET": Capability.MANAGE_WEBHOOKS, "POST": Capability.MANAGE_WEBHOOKS}
+    pagination_class = ApiPagination
 
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=500)
@@ -565,7 +581,8 @@ class WebhookListApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook, secret = webhook_create(actor=request.user, **serializer.validated_data)
+        with errors_on_field(invalid_webhook="url"):  # events are checked by the serializer above
+            webhook, secret = webhook_create(actor=request.user, **serializer.validated_data)
         return Response({**WebhookSerializer(webhook).data, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
@@ -588,6 +605,7 @@ class WebhookDeliveryListApi(APIView):
     """Every delivery attempt of one webhook, newest first."""
 
     required_capabilities = {"GET": Capability.MANAGE_WEBHOOKS}
+    pagination_class = ApiPagination
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

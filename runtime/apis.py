@@ -1,19 +1,15 @@
 """Control-plane API of the runtime (DESIGN §9): runtime keys, model endpoints, decisions, coverage."""
 
-from datetime import UTC, datetime
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contractor_site.errors import ValidationFailed
+from contractor_site.api import ApiPagination, errors_on_field, paginated, parse_query_time
 from runtime.exceptions import InvalidModelEndpoint
 from runtime.selectors import (
+    MAX_COVERAGE_DAYS,
     DecisionFilters,
     access_decision,
     access_model_endpoint,
@@ -33,36 +29,6 @@ from runtime.services import (
 )
 from tenancy.roles import Capability
 
-INVALID_TIME = "{name} must be an ISO 8601 date or date-time; got {value!r}."
-
-
-class InvalidQuery(ValidationFailed):
-    """A query parameter that cannot be understood."""
-
-    code = "invalid_query"
-
-
-def paginated(view: APIView, request, rows, serializer_class) -> Response:
-    """Return one page of `rows` as {count, next, previous, results}."""
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def parse_time(name: str, value: str | None) -> datetime | None:
-    """Return the time a query parameter names (naive: UTC; a bare date: its start), or raise InvalidQuery."""
-    if not value:
-        return None
-    parsed = parse_datetime(value.strip().replace(" ", "+"))
-    if parsed is None:
-        day = parse_date(value.strip())
-        if day is None:
-            raise InvalidQuery(INVALID_TIME.format(name=name, value=value))
-        parsed = datetime(day.year, day.month, day.day)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
 
 class RuntimeKeySerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -80,6 +46,8 @@ class RuntimeKeyListApi(APIView):
     """List the tenant's runtime keys, or create one (operators); the secret is returned once, at creation."""
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_RUNTIME_KEYS}
+    pagination_class = ApiPagination
+    error_statuses = {"POST": (404,)}  # an unknown environment
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
@@ -99,7 +67,8 @@ class RuntimeKeyListApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = runtime_key_create(actor=request.user, **serializer.validated_data)
+        with errors_on_field(unknown_scope_bundles="bundles"):
+            created = runtime_key_create(actor=request.user, **serializer.validated_data)
         body = {**RuntimeKeySerializer(created.key).data, "key": created.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -108,12 +77,13 @@ class RuntimeKeyDetailApi(APIView):
     """Read one runtime key, or revoke it (operators): the runtime refuses it within a second."""
 
     required_capabilities = {"GET": Capability.VIEW, "DELETE": Capability.MANAGE_RUNTIME_KEYS}
+    error_statuses = {"DELETE": (409,)}  # already revoked
 
     @extend_schema(responses=RuntimeKeySerializer)
     def get(self, request, key_id: int):
         return Response(RuntimeKeySerializer(access_runtime_key(request.user, key_id)).data)
 
-    @extend_schema(responses=RuntimeKeySerializer)
+    @extend_schema(responses={200: RuntimeKeySerializer})
     def delete(self, request, key_id: int):
         key = runtime_key_revoke(actor=request.user, key=access_runtime_key(request.user, key_id))
         return Response(RuntimeKeySerializer(access_runtime_key(request.user, key.pk)).data)
@@ -143,6 +113,8 @@ class ModelEndpointListApi(APIView):
     """List the tenant's model endpoints, or create one (operators)."""
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_MODEL_ENDPOINTS}
+    pagination_class = ApiPagination
+    error_statuses = {"POST": (409,)}  # the name is taken
 
     InputSerializer = ModelEndpointInputSerializer
 
@@ -182,7 +154,8 @@ class ModelEndpointDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses=ModelEndpointSerializer)
     def patch(self, request, name: str):
         endpoint = access_model_endpoint(request.user, name)
-        unknown = sorted(set(request.data) - set(self.InputSerializer().fields))
+        sent = request.data if isinstance(request.data, dict) else {}  # the serializer refuses a non-object
+        unknown = sorted(set(sent) - set(self.InputSerializer().fields))
         if unknown:
             raise InvalidModelEndpoint(
                 details=[
@@ -216,6 +189,7 @@ class DecisionListApi(APIView):
     """Browse the tenant's runtime decisions, newest first."""
 
     required_capabilities = {"GET": Capability.VIEW}
+    pagination_class = ApiPagination
 
     @extend_schema(
         parameters=[
@@ -223,8 +197,12 @@ class DecisionListApi(APIView):
             OpenApiParameter("version", OpenApiTypes.STR),
             OpenApiParameter("status", OpenApiTypes.STR),
             OpenApiParameter("policy", OpenApiTypes.STR, description="A policy that fired."),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
-            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="ISO 8601 (naive: UTC; a date: its start)"
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="ISO 8601 (naive: UTC; a date: its start)"
+            ),
         ],
         responses=DecisionSerializer(many=True),
     )
@@ -235,8 +213,8 @@ class DecisionListApi(APIView):
             version=params.get("version", ""),
             status=params.get("status", ""),
             policy=params.get("policy", ""),
-            since=parse_time("since", params.get("since")),
-            until=parse_time("until", params.get("until")),
+            since=parse_query_time("since", params.get("since")),
+            until=parse_query_time("until", params.get("until")),
         )
         return paginated(self, request, decisions(filters), DecisionSerializer)
 
@@ -271,6 +249,17 @@ class GovernanceCoverageApi(APIView):
         overall = CoverageSerializer()
         bundles = CoverageSerializer(many=True)
 
-    @extend_schema(parameters=[OpenApiParameter("days", OpenApiTypes.INT)], responses=OutputSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": MAX_COVERAGE_DAYS},
+                description="The window in days (default 7).",
+            )
+        ],
+        responses=OutputSerializer,
+    )
     def get(self, request):
-        return Response(governance_coverage(checked_days(request.query_params.get("days"))))
+        with errors_on_field(invalid_days="days"):
+            days = checked_days(request.query_params.get("days"))
+        return Response(governance_coverage(days))

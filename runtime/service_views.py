@@ -7,14 +7,18 @@ wrong methods and unexpected failures, whatever DEBUG says.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
+from typing import Any
 
+from django.db import DataError, connection, transaction
 from django.db import Error as DatabaseFailure
-from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 
 from audit.services import record
@@ -28,8 +32,10 @@ from runtime.exceptions import (
     PAYLOAD_TOO_LARGE,
     SERVER_ERROR,
     DatabaseUnavailable,
+    InvalidRequest,
     LengthRequired,
     MethodNotAllowed,
+    MetricsForbidden,
     PayloadTooLarge,
     RouteNotFound,
     UnknownTenant,
@@ -43,15 +49,26 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 BENCH_ACTION = "bench.bare"
 BENCH_ENDPOINT = "default"
 BENCH_MODEL = "dev-model"
+BENCH_FIELDS = frozenset({"input"})
+# Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever REMOTE_ADDR says.
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+# A JSON escape of NUL or of a surrogate: the only ways a body can carry text no decision record can hold.
+UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+NUL_TEXT = "must not contain a NUL (\\u0000) character: no decision record can hold it"
+SURROGATE_TEXT = "must not contain an unpaired surrogate (not Unicode text): no decision record can hold it"
+NUL_NAME = "must not contain a NUL (\\u0000) character: no bundle or pipeline has one in its name"
+INVALID_PATH = "The request path is not valid."
+UNUSABLE_VALUE = "The request holds a value the database cannot compare or store (e.g. a NUL character)."
 
 
 def json_response(body: dict, status: int = 200) -> HttpResponse:
-    """Return `body` as a JSON response."""
-    return HttpResponse(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        status=status,
-        content_type=JSON_CONTENT_TYPE,
-    )
+    """Return `body` as a JSON response (an unpaired surrogate an error echoes is escaped, not fatal)."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        payload = text.encode("utf-8")
+    except UnicodeEncodeError:
+        payload = text.encode("utf-8", "backslashreplace")
+    return HttpResponse(payload, status=status, content_type=JSON_CONTENT_TYPE)
 
 
 def error_response(error: DomainError) -> HttpResponse:
@@ -81,6 +98,9 @@ def service_endpoint(*methods: str) -> Callable:
                 return view(request, *args, **kwargs)
             except DomainError as error:
                 return error_response(error)
+            except DataError as error:  # a value of the request, not the database, is the problem
+                logger.warning("runtime: request value refused by the database: %s", error.__class__.__name__)
+                return error_response(InvalidRequest(UNUSABLE_VALUE))
             except DatabaseFailure as error:
                 logger.warning("runtime: database failure before execution: %s", error.__class__.__name__)
                 return error_response(DatabaseUnavailable())
@@ -116,6 +136,67 @@ def request_body(request: HttpRequest) -> bytes:
     return body
 
 
+def unstorable(text: str) -> str | None:
+    """Return why `text` cannot be stored in a decision record (NUL, unpaired surrogate), or None."""
+    if "\x00" in text:
+        return NUL_TEXT
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_TEXT
+    return None
+
+
+def unstorable_strings(document: Any) -> Iterator[dict[str, str]]:
+    """Yield a detail for every key or string of a JSON document that no decision record can hold."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            reason = unstorable(value)
+            if reason:
+                yield {"field": path, "code": "unstorable_text", "message": reason}
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                shown = key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+                child = f"{path}.{shown}" if path else shown
+                reason = unstorable(key)
+                if reason:
+                    yield {"field": child, "code": "unstorable_key", "message": reason}
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in reversed(list(enumerate(value))))
+
+
+def refuse_unstorable_text(body: bytes) -> None:
+    """Refuse (400, nothing executed) a JSON body with NUL or unpaired surrogates in a key or a string.
+
+    Such text cannot be written to PostgreSQL or canonically hashed: executing would end in a decision that
+    cannot be recorded (503), a server error or a policy failing on it, for what is a client's mistake.
+    Only bodies holding such an escape are parsed here; a malformed body is left to the execution's parser.
+    """
+    if not UNSTORABLE_ESCAPE.search(body):
+        return
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    problems = list(unstorable_strings(document))
+    if problems:
+        raise InvalidRequest(details=problems)
+
+
+def refuse_nul_in_path(**parameters: str) -> None:
+    """Refuse (400) path parameters holding a NUL character, which no name in the database can have."""
+    problems = [
+        {"field": name, "code": "null_characters_not_allowed", "message": NUL_NAME}
+        for name, value in parameters.items()
+        if "\x00" in value
+    ]
+    if problems:
+        raise InvalidRequest(INVALID_PATH, details=problems)
+
+
 def authenticated(request: HttpRequest) -> execution.KeyGrant:
     """Return the grant of the request's runtime key on this tenant's host."""
     require_tenant()
@@ -127,12 +208,15 @@ def execute(request: HttpRequest, bundle: str, pipeline: str) -> HttpResponse:
     """POST /v1/execute/<bundle>/<pipeline>: run the live version's pipeline and return the decision."""
     started = time.perf_counter()
     grant = authenticated(request)
+    refuse_nul_in_path(bundle=bundle, pipeline=pipeline)
     idempotency_key = execution.checked_idempotency_key(request.META.get(IDEMPOTENCY_HEADER))
+    body = request_body(request)
+    refuse_unstorable_text(body)
     result = execution.run_execution(
         grant=grant,
         bundle=bundle,
         pipeline=pipeline,
-        body=request_body(request),
+        body=body,
         idempotency_key=idempotency_key,
         started=started,
     )
@@ -177,9 +261,28 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return json_response({"status": "ready"})
 
 
+def metrics_reader(request: HttpRequest) -> bool:
+    """Return whether the caller may read /metrics, whose labels name every tenant, bundle and policy.
+
+    With RUNTIME_METRICS_TOKEN set, only a request bearing it may; without, only a loopback client that no
+    proxy forwarded (a scraper on the same host). A remote tenant client never may.
+    """
+    token = str(runtime_setting("RUNTIME_METRICS_TOKEN") or "")
+    if token:
+        scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    try:
+        loopback = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(request.META.get(header) for header in PROXY_HEADERS)
+
+
 @service_endpoint("GET")
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: Prometheus text format."""
+    """GET /metrics: Prometheus text format, for the platform's scraper only (see metrics_reader)."""
+    if not metrics_reader(request):
+        raise MetricsForbidden()
     payload, content_type = metrics.exposition()
     return HttpResponse(payload, content_type=content_type)
 
@@ -192,7 +295,7 @@ def bench_bare(request: HttpRequest, bundle: str, pipeline: str) -> HttpResponse
     same model endpoint and the same single audit INSERT in one transaction.
     """
     require_tenant()
-    document = json.loads(request_body(request))
+    document = execution.parse_json_object(request_body(request), BENCH_FIELDS, frozenset())
     model = execution.model_for(BENCH_ENDPOINT)
     prompt = json.dumps(document.get("input"), sort_keys=True)
     try:

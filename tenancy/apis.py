@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contractor_site.api import errors_on_field
 from contractor_site.errors import DomainError, NotFound
 from tenancy.exceptions import NotAMember
 from tenancy.roles import Capability
@@ -93,6 +94,7 @@ class MembershipSetApi(APIView):
     """Set a user's roles in the tenant (admins)."""
 
     required_capabilities = {"PUT": Capability.MANAGE_MEMBERSHIPS}
+    error_statuses = {"PUT": (409,)}  # the tenant's last admin
 
     class InputSerializer(serializers.Serializer):
         roles = serializers.ListField(child=serializers.CharField())
@@ -104,7 +106,11 @@ class MembershipSetApi(APIView):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise NotFound(f"No active user named {username!r}.")
-        membership = membership_set(
-            actor=request.user, tenant=current_tenant(), user=user, roles=serializer.validated_data["roles"]
-        )
+        with errors_on_field(unknown_role="roles"):
+            membership = membership_set(
+                actor=request.user,
+                tenant=current_tenant(),
+                user=user,
+                roles=serializer.validated_data["roles"],
+            )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_200_OK)

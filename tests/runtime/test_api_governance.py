@@ -126,10 +126,11 @@ def test_the_coverage_api_needs_membership_and_a_valid_window(
     for bad in ("0", "abc", "400"):
         refused = auditor.get(URL, {"days": bad})
         assert refused.status_code == 400
+        message = INVALID_DAYS.format(limit=366)
         assert refused.json()["error"] == {
             "code": "invalid_days",
-            "message": INVALID_DAYS.format(limit=366),
-            "details": [],
+            "message": message,
+            "details": [{"field": "days", "code": "invalid_days", "message": message}],
         }
 
 

@@ -79,10 +79,11 @@ def test_a_key_for_an_unknown_environment_or_bundle_is_refused(api):
     assert unknown_environment.json()["error"]["message"] == ENVIRONMENT_NOT_FOUND.format(name="prod")
     unknown_bundle = api.post(URL, {"name": "x", "bundles": ["nope"]}, format="json")
     assert unknown_bundle.status_code == 400
+    message = UNKNOWN_SCOPE_BUNDLES.format(names="nope")
     assert unknown_bundle.json()["error"] == {
         "code": "unknown_scope_bundles",
-        "message": UNKNOWN_SCOPE_BUNDLES.format(names="nope"),
-        "details": [],
+        "message": message,
+        "details": [{"field": "bundles", "code": "unknown_scope_bundles", "message": message}],
     }
     assert not RuntimeKey.objects.exists()
 

@@ -14,6 +14,7 @@ from runtime.exceptions import (
     MALFORMED_JSON,
     PAYLOAD_TOO_LARGE,
 )
+from runtime.service_views import NUL_NAME
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +207,54 @@ def test_a_chunked_body_is_refused_with_411(client):
     )
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"
+
+
+# --- Text no decision record can hold (found by fuzzing: were a 500, a 503 or a CEL failure) ---
+
+
+@pytest.mark.parametrize(
+    ("bundle", "pipeline", "claim", "field", "code"),
+    [
+        (
+            "claims-lab",
+            "echo",
+            {**SMALL_CLAIM, "description": "a\x00b"},
+            "input.description",
+            "unstorable_text",
+        ),
+        ("claims-triage", "triage", {**SMALL_CLAIM, "extra\x00": 1}, "input.extra\\u0000", "unstorable_key"),
+        (
+            "claims-triage",
+            "triage",
+            {**SMALL_CLAIM, "description": "x\ud800"},
+            "input.description",
+            "unstorable_text",
+        ),
+        ("claims-triage", "triage", {**SMALL_CLAIM, "\udfff": 1}, "input.\\udfff", "unstorable_key"),
+    ],
+)
+def test_text_no_decision_record_can_hold_is_refused_before_execution(
+    client, in_world, bundle, pipeline, claim, field, code
+):
+    before = Record.objects.filter(action="runtime.decision").count()
+    response = client.post(f"/v1/execute/{bundle}/{pipeline}", content=json.dumps({"input": claim}).encode())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == ("invalid_request", INVALID_REQUEST)
+    assert [(detail["field"], detail["code"]) for detail in error["details"]] == [(field, code)]
+    assert Record.objects.filter(action="runtime.decision").count() == before
+
+
+def test_an_emoji_written_as_a_surrogate_pair_is_ordinary_text(client):
+    body = json.dumps({"input": {**SMALL_CLAIM, "description": "rear-ended \U0001f600"}}).encode()
+    assert b"\\ud83d\\ude00" in body
+    response = client.post("/v1/execute/claims-triage/triage", content=body)
+    assert response.status_code == 200, response.text
+
+
+def test_a_nul_in_the_bundle_name_is_a_400_not_a_database_outage(client):
+    response = client.post("/v1/execute/claims%00triage/triage", json={"input": SMALL_CLAIM})
+    assert response.status_code == 400  # was 503 database_unavailable (PostgreSQL refused the NUL)
+    assert response.json()["error"]["details"] == [
+        {"field": "bundle", "code": "null_characters_not_allowed", "message": NUL_NAME}
+    ]
