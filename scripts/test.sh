@@ -49,9 +49,14 @@ step "ruff check" "$ROOT/.venv/bin/ruff" check .
 step "ruff format --check" "$ROOT/.venv/bin/ruff" format --check .
 step "makemigrations --check" "$PY" manage.py makemigrations --check --dry-run
 
-say "pytest $*"
+# CI starts from a fresh test database; developers keep --reuse-db (pyproject.toml) for speed.
+fresh=()
+if [ -n "${CI:-}" ]; then
+  fresh=(--create-db)
+fi
+say "pytest ${fresh[*]} $*"
 rc=0
-"$PY" -m pytest "$@" || rc=$?
+"$PY" -m pytest "${fresh[@]}" "$@" || rc=$?
 case "$rc" in
   0) say "all checks passed" ;;
   5)
