@@ -8,12 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
-from django.utils.dateparse import parse_datetime
 
 from audit import history
-from audit.exceptions import INVALID_TIME, InvalidTimeFilter
 from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
+from contractor_site.api import parse_query_time
+from contractor_site.errors import DomainError
 
 VIEW_AUDIT = "view_audit"
 PAGE_SIZE = 50
@@ -36,31 +36,14 @@ def audit_access(view):
     return guarded
 
 
-INVALID = object()
-
-
-def filter_time(text: str):
-    """Return the ISO-8601 time in `text`, None when empty, INVALID when it is not a time."""
-    if not text:
-        return None
-    try:
-        return parse_datetime(text) or INVALID
-    except ValueError:  # well-formed but impossible, like month 13
-        return INVALID
-
-
 @audit_access
 def record_list(request):
     """List records, newest first, filtered by action, actor, target and time."""
     chosen = {name: request.GET.get(name, "").strip() for name in FILTERS}
-    times = {}
-    for name in ("since", "until"):
-        times[name] = filter_time(chosen[name])
-        if times[name] is INVALID:
-            reason = INVALID_TIME.format(name=name, value=chosen[name])
-            return render(
-                request, "error.html", {"reason": reason, "error": InvalidTimeFilter(reason)}, status=400
-            )
+    try:
+        times = {name: parse_query_time(name, chosen[name]) for name in ("since", "until")}
+    except DomainError as error:
+        return render(request, "error.html", {"reason": error.message, "error": error}, status=error.status)
     queryset = records(
         action=chosen["action"] or None,
         actor_name=chosen["actor"] or None,
