@@ -66,6 +66,9 @@ ROOT_URLCONF = "contractor_site.urls_tenant"
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 
 MIDDLEWARE = [
+    # First, so that API errors raised by any middleware below (an unknown tenant host, a database outage in
+    # tenant routing) are answered as JSON too.
+    "contractor_site.api.ApiErrorMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,7 +79,6 @@ MIDDLEWARE = [
     "tenancy.middleware.TenantMembershipMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "contractor_site.api.ApiErrorMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 

@@ -152,3 +152,10 @@ def test_readiness_answers_503_naming_the_broker_when_redis_is_unreachable(tenan
     response = APIClient(HTTP_HOST=host_of(tenant_a)).get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "problems": ["broker: ConnectionError"]}
+
+
+def test_an_api_path_on_an_unknown_host_answers_json_404(db):
+    response = APIClient(HTTP_HOST="nobody.localhost").get("/api/v1/me/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] in {"not_found", "route_not_found"}
