@@ -163,3 +163,41 @@ def diff_line_classes(diff: str) -> list[tuple[str, str]]:
             css = ""
         rows.append((css, line))
     return rows
+
+
+def summary_sentences(summary: dict) -> list[str]:
+    """Return the semantic summary of a diff as readable sentences, empty when nothing changed in meaning."""
+    lines = []
+    for key in ("version", "description"):
+        change = summary.get(key)
+        if change:
+            lines.append(f"{key}: {change['from'] or '—'} → {change['to'] or '—'}")
+    sections = [
+        (kind, summary.get(kind) or {}) for kind in ("pipelines", "policies", "templates", "entities")
+    ]
+    sections += [("suites", summary.get("suites") or {})]
+    sections += [
+        (f"ontology {part}", (summary.get("ontology") or {}).get(part) or {})
+        for part in ("concepts", "relations")
+    ]
+    for kind, changes in sections:
+        lines.extend(named_changes(kind, changes))
+    return lines
+
+
+def named_changes(kind: str, changes: dict) -> list[str]:
+    """Return the sentences for one kind's added, removed and changed definitions."""
+    lines = []
+    if changes.get("added"):
+        lines.append(f"{kind} added: {', '.join(changes['added'])}")
+    if changes.get("removed"):
+        lines.append(f"{kind} removed: {', '.join(changes['removed'])}")
+    for entry in changes.get("changed") or []:
+        detail = f"{kind} changed: {entry['name']}"
+        if entry.get("keys"):
+            detail += f" ({', '.join(entry['keys'])})"
+        lines.append(detail)
+        for nested in ("fields", "cases"):
+            if entry.get(nested):
+                lines.extend(f"  {line}" for line in named_changes(nested, entry[nested]))
+    return lines

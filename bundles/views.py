@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bundles.archive import BundleArchiveError, read_archive
-from bundles.diff import diff_line_classes, diff_versions
+from bundles.diff import diff_line_classes, diff_versions, summary_sentences
 from bundles.exceptions import DRAFT_PUBLISHED
 from bundles.extensions import bundle_facts, bundle_panels, version_facts, version_panels
 from bundles.forms import GRANT, DiffForm, DraftForm, PushGrantForm, UploadForm
@@ -108,44 +108,6 @@ def fact_rows(facts: dict) -> list[dict]:
 def numbered(text: str) -> list[tuple[int, str]]:
     """Return the lines of a text with their 1-based numbers."""
     return list(enumerate(text.splitlines(), start=1))
-
-
-def summary_lines(summary: dict) -> list[str]:
-    """Return the semantic summary of a diff as readable sentences, empty when nothing changed in meaning."""
-    lines = []
-    for key in ("version", "description"):
-        change = summary.get(key)
-        if change:
-            lines.append(f"{key}: {change['from'] or '—'} → {change['to'] or '—'}")
-    sections = [
-        (kind, summary.get(kind) or {}) for kind in ("pipelines", "policies", "templates", "entities")
-    ]
-    sections += [("suites", summary.get("suites") or {})]
-    sections += [
-        (f"ontology {part}", (summary.get("ontology") or {}).get(part) or {})
-        for part in ("concepts", "relations")
-    ]
-    for kind, changes in sections:
-        lines.extend(named_changes(kind, changes))
-    return lines
-
-
-def named_changes(kind: str, changes: dict) -> list[str]:
-    """Return the sentences for one kind's added, removed and changed definitions."""
-    lines = []
-    if changes.get("added"):
-        lines.append(f"{kind} added: {', '.join(changes['added'])}")
-    if changes.get("removed"):
-        lines.append(f"{kind} removed: {', '.join(changes['removed'])}")
-    for entry in changes.get("changed") or []:
-        detail = f"{kind} changed: {entry['name']}"
-        if entry.get("keys"):
-            detail += f" ({', '.join(entry['keys'])})"
-        lines.append(detail)
-        for nested in ("fields", "cases"):
-            if entry.get(nested):
-                lines.extend(f"  {line}" for line in named_changes(nested, entry[nested]))
-    return lines
 
 
 @require_GET
@@ -262,7 +224,7 @@ def diff_page(request, name: str):
             new=new,
             diff=diff,
             file_diffs=[{**entry, "lines": diff_line_classes(entry["diff"])} for entry in diff["files"]],
-            summary=summary_lines(diff["summary"]),
+            summary=summary_sentences(diff["summary"]),
         )
     return render(
         request, "bundles/diff.html", context, status=200 if form.is_valid() or not versions else 400

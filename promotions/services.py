@@ -613,11 +613,7 @@ def promotion_apply_if_ready(*, actor, request: PromotionRequest) -> bool:
         justification=request.justification,
         previous=live,
     )
-    request.status = PromotionStatus.PROMOTED
-    request.status_reason = ""
-    request.decided_at = timezone.now()
-    request._history_user = actor
-    request.save(update_fields=["status", "status_reason", "decided_at"])
+    close_request(request, status=PromotionStatus.PROMOTED, reason="", actor=actor)
     facts = {
         **request_facts(request),
         "deployment": deployment.pk,
@@ -630,13 +626,18 @@ def promotion_apply_if_ready(*, actor, request: PromotionRequest) -> bool:
     return True
 
 
-def promotion_fail(request: PromotionRequest, reason: str) -> None:
-    """End `request` (environment locked by the caller) as failed with `reason`."""
-    request.status = PromotionStatus.FAILED
+def close_request(request: PromotionRequest, *, status: str, reason: str, actor) -> None:
+    """Give a locked, pending `request` its final status and reason, in history as changed by `actor`."""
+    request.status = status
     request.status_reason = reason
     request.decided_at = timezone.now()
-    request._history_user = None
+    request._history_user = actor
     request.save(update_fields=["status", "status_reason", "decided_at"])
+
+
+def promotion_fail(request: PromotionRequest, reason: str) -> None:
+    """End `request` (environment locked by the caller) as failed with `reason`."""
+    close_request(request, status=PromotionStatus.FAILED, reason=reason, actor=None)
     facts = {**request_facts(request), "reason": reason}
     record(actor=None, action="promotion.failed", target=request, data=facts)
     outbox_publish(EVENT_PROMOTION_FAILED, facts)
@@ -688,11 +689,7 @@ def promotion_reject(*, actor, request: PromotionRequest, comment: str) -> Promo
         Approval.objects.create(
             request=request, reviewer=actor, decision=ApprovalDecision.REJECT, comment=comment
         )
-        request.status = PromotionStatus.REJECTED
-        request.status_reason = comment
-        request.decided_at = timezone.now()
-        request._history_user = actor
-        request.save(update_fields=["status", "status_reason", "decided_at"])
+        close_request(request, status=PromotionStatus.REJECTED, reason=comment, actor=actor)
         facts = {**request_facts(request), "comment": comment}
         record(actor=actor, action="promotion.rejected", target=request, data=facts)
         outbox_publish(EVENT_PROMOTION_REJECTED, {**facts, "reviewer": username(actor)})
@@ -708,11 +705,7 @@ def promotion_cancel(*, actor, request: PromotionRequest, comment: str = "") -> 
             raise NotTheRequester(NOT_THE_REQUESTER.format(id=request.pk))
         if request.status != PromotionStatus.PENDING:
             raise RequestNotPending(REQUEST_NOT_PENDING.format(id=request.pk, status=request.status))
-        request.status = PromotionStatus.CANCELLED
-        request.status_reason = comment
-        request.decided_at = timezone.now()
-        request._history_user = actor
-        request.save(update_fields=["status", "status_reason", "decided_at"])
+        close_request(request, status=PromotionStatus.CANCELLED, reason=comment, actor=actor)
         facts = {**request_facts(request), "comment": comment}
         record(actor=actor, action="promotion.cancelled", target=request, data=facts)
         outbox_publish(EVENT_PROMOTION_CANCELLED, facts)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from bundles.diff import diff_line_classes, diff_versions
+from bundles.diff import diff_line_classes, diff_versions, summary_sentences
 from bundles.selectors import access_bundle, access_version, bundle_list
 from contractor_site.errors import DomainError, NotFound
 from promotions import selectors
@@ -87,40 +87,6 @@ def version_url(version) -> str:
 # Presentation helpers -------------------------------------------------------------------------------------
 
 
-def named_changes(kind: str, changes: dict | None) -> list[str]:
-    """Return readable lines for one {added, removed, changed} block of a diff summary."""
-    if not changes:
-        return []
-    lines = []
-    if changes.get("added"):
-        lines.append(f"{kind} added: {', '.join(map(str, changes['added']))}")
-    if changes.get("removed"):
-        lines.append(f"{kind} removed: {', '.join(map(str, changes['removed']))}")
-    for entry in changes.get("changed") or []:
-        detail = ", ".join(entry.get("keys") or [])
-        nested = []
-        for member in ("fields", "cases"):
-            for line in named_changes(member, entry.get(member)):
-                nested.append(line)
-        parts = [part for part in (detail, "; ".join(nested)) if part]
-        lines.append(f"{kind} changed: {entry.get('name')}" + (f" ({'; '.join(parts)})" if parts else ""))
-    return lines
-
-
-def summary_lines(summary: dict) -> list[str]:
-    """Return the semantic summary of a diff as readable lines."""
-    lines = []
-    for key in ("version", "description"):
-        change = summary.get(key)
-        if change:
-            lines.append(f"{key}: {change.get('from')} → {change.get('to')}")
-    for kind in ("pipelines", "policies", "templates", "entities", "suites"):
-        lines.extend(named_changes(kind, summary.get(kind)))
-    for part, changes in (summary.get("ontology") or {}).items():
-        lines.extend(named_changes(f"ontology {part}", changes))
-    return lines
-
-
 def version_diff(base, version) -> dict[str, Any]:
     """Return the diff of going from `base` (the version live before; may be None) to `version`."""
     if base is None:
@@ -130,7 +96,7 @@ def version_diff(base, version) -> dict[str, Any]:
         "base": base,
         "base_url": version_url(base),
         "identical": diff["identical"] or base.pk == version.pk,
-        "summary": summary_lines(diff["summary"]),
+        "summary": summary_sentences(diff["summary"]),
         "files": [
             {"path": entry["path"], "status": entry["status"], "lines": diff_line_classes(entry["diff"])}
             for entry in diff["files"]
