@@ -15,8 +15,8 @@ from audit import history
 from audit.exceptions import INVALID_TIME, UNKNOWN_HISTORY_MODEL, InvalidTimeFilter, UnknownHistoryModel
 from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
-from contractor_site.api import ApiPagination, InvalidQuery, invalid_query, paginated, parse_query_time
-from contractor_site.errors import NotFound
+from core.api import ApiPagination, InvalidQuery, invalid_query, paginated, parse_query_time
+from core.errors import NotFound
 
 VIEW_AUDIT = "view_audit"
 INVALID_OBJECT_ID = "object_id must be an id of a {model} ({reason}); got {value!r}."

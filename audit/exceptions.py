@@ -1,6 +1,6 @@
 """Failure modes of the audit log."""
 
-from contractor_site.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 OUTSIDE_TRANSACTION = (
     "audit.record() must run inside the caller's transaction, so the action and its record commit together."

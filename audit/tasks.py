@@ -5,7 +5,7 @@ from django.db import connection
 
 from audit.models import Record
 from audit.selectors import first_tampered_record
-from contractor_site.tasks import tenant_task
+from core.tasks import tenant_task
 
 
 @shared_task(name="audit.verify_records")

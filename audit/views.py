@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from audit import history
 from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
-from contractor_site.api import parse_query_time
-from contractor_site.errors import DomainError
+from core.api import parse_query_time
+from core.errors import DomainError
 
 VIEW_AUDIT = "view_audit"
 PAGE_SIZE = 50

@@ -23,34 +23,17 @@ from bundles.selectors import (
 )
 from bundles.services import bundle_push_grant, bundle_version_push
 from bundles.validation import DIRECTORY_KINDS, ROOT_FILE_KINDS
-from contractor_site.api import ApiPagination, field_error, paginated, printable
-from contractor_site.errors import ValidationFailed
+from core.api import ApiPagination, field_error, paginated, username_of
+from core.errors import ValidationFailed
+from core.text import printable, unstorable
 from tenancy.roles import Capability
 
 ONE_INPUT = "Send either `files` (JSON) or `archive` (multipart .tar.gz), not both."
 NO_INPUT = "Send the bundle as `files` (JSON: {path: text}) or as `archive` (multipart .tar.gz)."
-NUL_CHARACTER = "a NUL (\\u0000) character"
-LONE_SURROGATE = "an unpaired surrogate (not Unicode text)"
 UNSTORABLE_PATH = "The file path '{path}' contains {reason}; bundle files cannot hold it."
 # A version name in a query: not blank, no NUL (the schema of `from` and `to`).
 VERSION_PARAMETER = {"type": "string", "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}
 UNSTORABLE_TEXT = "The file '{path}' contains {reason}; bundle files cannot hold it."
-
-
-def username_of(user) -> str | None:
-    """Return the username of a user, or None."""
-    return user.get_username() if user is not None else None
-
-
-def unstorable(text: str) -> str | None:
-    """Return what keeps `text` out of the database (a NUL character, an unpaired surrogate), or None."""
-    if "\x00" in text:
-        return NUL_CHARACTER
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return LONE_SURROGATE
-    return None
 
 
 def storage_problems(files: dict[str, str], field: str) -> list[dict]:

@@ -4,7 +4,7 @@ from django.conf import settings
 
 from bundles.archive import BundleArchiveError, read_directory
 from bundles.services import bundle_version_push
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 
 EXAMPLES = ("claims-triage", "support-routing")
 # The demo also shows an earlier release of claims-triage, so that diff and rollback have something to show:

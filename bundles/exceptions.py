@@ -1,6 +1,6 @@
 """Failure modes of bundle operations."""
 
-from contractor_site.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 BUNDLE_INVALID = "The bundle has {count} error(s); each is listed in details."
 BUNDLE_NOT_FOUND = "No bundle named {name!r}."

@@ -33,7 +33,7 @@ from bundles.services import (
     draft_save,
 )
 from bundles.validation import validate_files
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from tenancy.console import console_page
 from tenancy.roles import Capability
 from tenancy.selectors import holds_object_permission, require_capability

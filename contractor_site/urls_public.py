@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import path, re_path
 
-from contractor_site.api import api_route_not_found
-from contractor_site.health import healthz, readyz
+from core.api import api_route_not_found
+from core.health import healthz, readyz
 from tenancy import views as tenancy_views
 
 urlpatterns = [

@@ -7,8 +7,8 @@ its control-plane pages live in runtime/ and are mounted here).
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from contractor_site.api import api_route_not_found
-from contractor_site.health import healthz, readyz
+from core.api import api_route_not_found
+from core.health import healthz, readyz
 from tenancy import apis as tenancy_apis
 from tenancy import views as tenancy_views
 

@@ -9,13 +9,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bundles.selectors import access_bundle, access_version
-from contractor_site.api import (
+from core.api import (
     ApiPagination,
     NonBlankCharField,
     errors_on_field,
     invalid_query,
     paginated,
     parse_query_time,
+    username_of,
 )
 from promotions.exceptions import USER_NOT_FOUND, UserNotFound
 from promotions.models import GateStatus, PromotionStatus
@@ -55,11 +56,6 @@ from promotions.services import (
 from tenancy.roles import Capability
 
 INVALID_STATUS = "status must be one of {choices}; got {value!r}."
-
-
-def username_of(user) -> str | None:
-    """Return the username of a user, or None."""
-    return user.get_username() if user is not None else None
 
 
 def parse_as_of(value: str | None) -> datetime | None:

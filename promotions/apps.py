@@ -7,8 +7,8 @@ class PromotionsConfig(AppConfig):
     def ready(self):
         """Contribute bundle facts, the pending-approvals panel and the demo seeder."""
         from bundles import extensions
-        from contractor_site.dashboard import register_panel
-        from contractor_site.demo import register_seeder
+        from core.dashboard import register_panel
+        from core.demo import register_seeder
         from promotions.demo import seed_promotions
         from promotions.extensions import bundle_deployment_facts, pending_approvals_panel, version_gate_facts
 

@@ -1,6 +1,6 @@
 """Failure modes of environments, gate runs, promotion requests, deployments and webhooks."""
 
-from contractor_site.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 ENVIRONMENT_NOT_FOUND = "No environment named {name!r}."
 PROMOTION_NOT_FOUND = "No promotion request {id}."

@@ -25,7 +25,7 @@ from audit.services import record
 from bundles.engine import compile_bundle
 from bundles.models import Bundle, BundleVersion
 from bundles.suites import run_suites
-from contractor_site.tasks import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 from promotions import tasks
 from promotions.conf import promotion_setting
 from promotions.defaults import DEFAULT_ENVIRONMENTS

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from django_tenants.utils import get_tenant_model, tenant_context
 
-from contractor_site.tasks import tenant_task
+from core.tasks import tenant_task
 from promotions import services
 from promotions.conf import promotion_setting
 

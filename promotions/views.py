@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from bundles.diff import diff_line_classes, diff_versions, summary_sentences
 from bundles.selectors import access_bundle, access_version, bundle_list
-from contractor_site.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound
 from promotions import selectors
 from promotions.exceptions import (
     ALREADY_DECIDED,

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contractor_site.api import ApiPagination, errors_on_field, paginated, parse_query_time
+from core.api import ApiPagination, errors_on_field, paginated, parse_query_time
 from runtime.exceptions import InvalidModelEndpoint
 from runtime.selectors import (
     MAX_COVERAGE_DAYS,

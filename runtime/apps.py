@@ -6,8 +6,8 @@ class RuntimeConfig(AppConfig):
 
     def ready(self):
         """Register the governance-coverage dashboard panel and the demo seeder (after promotions)."""
-        from contractor_site.dashboard import register_panel
-        from contractor_site.demo import register_seeder
+        from core.dashboard import register_panel
+        from core.demo import register_seeder
         from runtime.demo import seed_runtime
         from runtime.views import governance_panel
 

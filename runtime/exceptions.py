@@ -1,6 +1,6 @@
 """Failure modes of the runtime (data plane) and of runtime keys and model endpoints (control plane)."""
 
-from contractor_site.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 
 # Data plane.
 INVALID_KEY = "A valid runtime key is required: Authorization: Bearer ck_<prefix>_<secret>."

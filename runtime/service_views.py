@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.services import record
 from bundles.engine import ModelError, ModelRequest, content_hash
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from runtime import execution, metrics
 from runtime.conf import runtime_setting
 from runtime.exceptions import (

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bundles.selectors import bundle_list
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from promotions.models import GateRun
 from promotions.selectors import environments
 from runtime.conf import runtime_setting

@@ -8,8 +8,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contractor_site.api import errors_on_field
-from contractor_site.errors import DomainError, NotFound
+from core.api import errors_on_field
+from core.errors import DomainError, NotFound
 from tenancy.exceptions import NotAMember
 from tenancy.roles import Capability
 from tenancy.selectors import current_tenant, members_of, membership_of

@@ -5,7 +5,7 @@ import functools
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from tenancy.roles import Capability
 from tenancy.selectors import require_capability
 

@@ -1,6 +1,6 @@
 """Failure modes of tenancy operations."""
 
-from contractor_site.errors import Conflict, PermissionDenied, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 
 NOT_A_MEMBER = "You are not a member of this tenant."
 MISSING_CAPABILITY = "Your roles in this tenant do not allow: {capability}."

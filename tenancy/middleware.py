@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from rest_framework.authtoken.models import Token
 
-from contractor_site.api import API_PREFIX, error_body
+from core.api import API_PREFIX, error_body
 from tenancy.exceptions import NOT_A_MEMBER
 from tenancy.selectors import current_tenant, membership_of
 

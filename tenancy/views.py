@@ -7,8 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from contractor_site.dashboard import dashboard_panels
-from contractor_site.errors import DomainError
+from core.dashboard import dashboard_panels
+from core.errors import DomainError
 from tenancy.console import FORBIDDEN_TEMPLATE, error_page
 from tenancy.forms import MembershipForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant

@@ -37,6 +37,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 SHARED_APPS = [
     "django_tenants",
+    "core",
     "tenancy",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -68,7 +69,7 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 MIDDLEWARE = [
     # First, so that API errors raised by any middleware below (an unknown tenant host, a database outage in
     # tenant routing) are answered as JSON too.
-    "contractor_site.api.ApiErrorMiddleware",
+    "core.api.ApiErrorMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -151,8 +152,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "contractor_site.api.ApiSchema",
-    "EXCEPTION_HANDLER": "contractor_site.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.ApiSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -189,7 +190,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Product settings, one namespace (read through contractor_site.conf).
+# Product settings, one namespace (read through each app's conf.py).
 CONTRACTOR = {
     "DEMO_TENANT": "acme",
     "BASE_DOMAIN": os.environ.get("CONTRACTOR_BASE_DOMAIN", "localhost"),

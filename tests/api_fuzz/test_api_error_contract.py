@@ -15,7 +15,7 @@ from audit.exceptions import UNKNOWN_HISTORY_MODEL
 from audit.history import tracked_models
 from bundles.exceptions import ARCHIVE_INVALID
 from bundles.models import Bundle
-from contractor_site.api import (
+from core.api import (
     INVALID_LIMIT,
     INVALID_OFFSET,
     INVALID_REQUEST_MESSAGE,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from contractor_site.api import MAX_OFFSET, MAX_PAGE_SIZE
+from core.api import MAX_OFFSET, MAX_PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGINATED = [

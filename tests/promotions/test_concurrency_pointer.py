@@ -15,7 +15,7 @@ from guardian.shortcuts import assign_perm
 from audit.models import Record
 from bundles.models import Bundle
 from bundles.services import bundle_version_push
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from promotions.models import Deployment, DeploymentKind, Environment, PromotionRequest
 from promotions.selectors import live_rows, live_version
 from promotions.services import (

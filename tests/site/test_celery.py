@@ -40,7 +40,7 @@ def test_work_queued_on_commit_goes_to_the_tenant_current_when_it_was_queued(
 ):
     from django.db import transaction
 
-    from contractor_site.tasks import enqueue_on_commit
+    from core.tasks import enqueue_on_commit
 
     sent = []
     monkeypatch.setattr(verify_records, "apply_async", lambda **options: sent.append(options))

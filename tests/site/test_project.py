@@ -47,6 +47,7 @@ def test_production_settings_refuse_the_development_secret_key():
 
 LAYERING = {
     # app: apps it must not import
+    "core": {"contractor_site", "tenancy", "audit", "policies", "bundles", "promotions", "runtime"},
     "audit": {"tenancy", "policies", "bundles", "promotions", "runtime"},
     "policies": {"tenancy", "audit", "bundles", "promotions", "runtime"},
     "bundles": {"promotions", "runtime"},

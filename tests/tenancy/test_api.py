@@ -2,7 +2,7 @@
 
 from rest_framework.test import APIClient
 
-from contractor_site.api import ROUTE_NOT_FOUND_MESSAGE
+from core.api import ROUTE_NOT_FOUND_MESSAGE
 from tenancy.apis import INVALID_CREDENTIALS
 from tenancy.roles import Role
 from tests.conftest import host_of, session_client, token_client

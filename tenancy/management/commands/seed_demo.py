@@ -51,7 +51,7 @@ class Command(BaseCommand):
 
     def seed_tenant_content(self, tenant: Tenant, users: dict) -> None:
         """Let the apps seed their demo content (bundles, environments, promotions)."""
-        from contractor_site.demo import seed_apps  # the apps register their seeders there
+        from core.demo import seed_apps  # the apps register their seeders there
 
         seed_apps(tenant=tenant, users=users, stdout=self.stdout)
 

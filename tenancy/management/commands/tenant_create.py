@@ -5,7 +5,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from contractor_site.errors import DomainError
+from core.errors import DomainError
 from tenancy.services import ensure_public_tenant, tenant_create, tenant_host, user_create
 
 

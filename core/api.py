@@ -27,7 +27,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from contractor_site.errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed
+from core.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,11 @@ class UnparseableBody(DomainError):
     status = 400
 
 
+def username_of(user) -> str | None:
+    """Return the username of a user, or None."""
+    return user.get_username() if user is not None else None
+
+
 def error_body(code: str, message: str, details: list | None = None) -> dict:
     """Return the API error shape."""
     return {"error": {"code": code, "message": message, "details": details or []}}
@@ -135,25 +141,6 @@ def validation_details(detail, path: str = "") -> list[dict]:
             "message": str(detail),
         }
     ]
-
-
-def printable(value):
-    """Return `value` with lone surrogates escaped (as \\udxxx), so that it always encodes as UTF-8 JSON.
-
-    Error messages echo what the client sent (a file name, a choice); a JSON string may carry an unpaired
-    surrogate escape that no UTF-8 encoder accepts, which would turn a 400 into a 500 while rendering it.
-    """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if isinstance(value, dict):
-        return {printable(key): printable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [printable(item) for item in value]
-    return value
 
 
 def raised_by_parser(exc: BaseException) -> bool:
