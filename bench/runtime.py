@@ -4,9 +4,10 @@
 
 Sets up a dedicated tenant in the development database (DATABASE_URL, migrated with migrate_schemas):
 members, the claims-triage example pushed, gated and promoted to `current`, a `default` model endpoint on
-the dev model and a runtime key. Starts the dev model (`python -m devmodel`) and one gunicorn runtime
-(contractor_site.settings.runtime, as contractor_runtime, CONTRACTOR_BENCH_BARE_ENDPOINT=1), then alternates
-rounds of
+the dev model, a runtime key, and a row-level security policy letting the runtime role append the bare
+endpoint's `bench.bare` records in that tenant only. Starts the dev model (`python -m devmodel`) and one
+gunicorn runtime (bench/runtime_settings.py: the runtime's settings plus the bare route, as
+contractor_runtime), then alternates rounds of
 
 - governed: `POST /v1/execute/claims-triage/triage` — key, release pointer, validation, policies, template,
   the model call, output validation, post policies, hashes, one audit INSERT (the decision record);
@@ -50,6 +51,7 @@ GOVERNED_PATH = "/v1/execute/claims-triage/triage"
 BARE_PATH = "/v1/bench/bare/claims-triage/triage"
 DEV_MODELS = ["dev-echo", "dev-error", "dev-model", "dev-slow"]
 RUNTIME_ROLE = "contractor_runtime"
+RUNTIME_SETTINGS = "bench.runtime_settings"
 BENCH_ROLES = ("author", "reviewer", "operator", "admin")
 DEFAULT_RUNTIME_PASSWORD = "contractor-runtime-dev"  # noqa: S105 (the documented development default)
 
@@ -110,14 +112,13 @@ def start_dev_model(log_dir: Path) -> tuple[subprocess.Popen, int]:
 
 
 def start_runtime(log_dir: Path, database_url: str, workers: int) -> tuple[subprocess.Popen, int]:
-    """Start the gunicorn runtime with the bare benchmark route enabled."""
+    """Start the gunicorn runtime with the bare benchmark route (bench/runtime_settings.py)."""
     port = free_port()
     log = (log_dir / f"bench-runtime-{port}.log").open("w")
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "contractor_site.settings.runtime",
+        "DJANGO_SETTINGS_MODULE": RUNTIME_SETTINGS,
         "RUNTIME_DATABASE_URL": runtime_database_url(database_url),
-        "CONTRACTOR_BENCH_BARE_ENDPOINT": "1",
         "LOG_LEVEL": "WARNING",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -199,6 +200,7 @@ def populate_bench_tenant(tenant, slug: str, dev_model_port: int) -> str:
     """Fill the bench tenant; return the full runtime key."""
     from django.db import connection, transaction
 
+    from bench.bare_runtime import admit_bare_records
     from bundles.archive import read_directory
     from bundles.services import bundle_version_push
     from promotions.models import GateStatus
@@ -220,6 +222,8 @@ def populate_bench_tenant(tenant, slug: str, dev_model_port: int) -> str:
         membership_set(actor=None, tenant=tenant, user=user, roles=[role])
         users[role] = user
     connection.set_tenant(tenant)  # services check memberships against the connection's tenant
+    with connection.cursor() as cursor:
+        admit_bare_records(cursor, tenant.schema_name, RUNTIME_ROLE)
     environments_ensure_defaults(actor=None)
     for name in ("staging", "current"):
         environment_approval_grant(

@@ -16,8 +16,6 @@ DEFAULTS = {
     "RUNTIME_CACHE_SECONDS": 0.5,
     # The environment a new runtime key is scoped to when none is given.
     "RUNTIME_DEFAULT_ENVIRONMENT": "current",
-    # Benchmark only: expose POST /v1/bench/bare/<bundle>/<pipeline> (no governance, one audit INSERT).
-    "RUNTIME_BENCH_BARE_ENDPOINT": False,
     # The environment variables a model endpoint may name as holding its API key (a regular expression).
     # The runtime sends that variable's value to the endpoint's base_url, which tenant operators choose: any
     # other variable of the process (SECRET_KEY, DATABASE_URL, RUNTIME_DB_PASSWORD, ...) must never be

@@ -2,17 +2,17 @@
 
 The runtime connects as `contractor_runtime` (DESIGN §7). In each tenant schema that role may:
 
-- SELECT `runtime_released_version`: every version ever deployed to an environment, with a `live` flag on the
-  one the latest deployment points at (the runtime executes only live rows, and verifies past decisions of
-  any row);
+- SELECT `runtime_released_version` (stated by promotions, promotions/release_view.py): every version ever
+  deployed to an environment, with a `live` flag on the one the latest deployment points at (the runtime
+  executes only live rows, and verifies past decisions of any row);
 - SELECT `runtime_decision`: the `runtime.decision` audit records only (decision lookup and idempotency);
 - SELECT `runtime_runtimekey` and `runtime_modelendpoint`;
 - INSERT into `audit_record` every column but `id` (the identity column numbers the rows; a chosen id could
   collide with the control plane's next record), plus SELECT of its `id` column alone, which
   `INSERT ... RETURNING id` needs, and USAGE of its id sequence. Row-level security narrows that to the
-  runtime's own records: a `runtime.decision` by a runtime key (or the benchmark's `bench.bare`); the role
-  cannot forge a control-plane record (`promotion.approved` by a user, ...). The table's owner, the control
-  plane, is not subject to these policies.
+  runtime's own records: a `runtime.decision` by a runtime key; the role cannot forge a control-plane
+  record (`promotion.approved` by a user, ...). The table's owner, the control plane, is not subject to these
+  policies.
 
 In `public` it may read `tenancy_tenant` and `tenancy_domain` (routing by host). Nothing else: bundles,
 promotions, users, history tables and the audit log itself answer "permission denied". TRUNCATE is revoked
@@ -28,17 +28,16 @@ import logging
 
 from psycopg import sql
 
+from promotions.release_view import RELEASED_VIEW
 from runtime.conf import runtime_setting
 
 logger = logging.getLogger(__name__)
 
-RELEASED_VIEW = "runtime_released_version"
 DECISION_VIEW = "runtime_decision"
 READABLE_TABLES = ("runtime_runtimekey", "runtime_modelendpoint")
 READABLE_PUBLIC_TABLES = ("tenancy_tenant", "tenancy_domain")
 AUDIT_TABLE = "audit_record"
 DECISION_ACTION = "runtime.decision"
-BENCH_ACTION = "bench.bare"
 AUDIT_INSERT_COLUMNS = (
     "created_at",
     "actor_kind",
@@ -52,11 +51,9 @@ AUDIT_INSERT_COLUMNS = (
 )
 INSERT_POLICY = "runtime_appends_its_records"
 RETURNING_POLICY = "runtime_returns_its_record_ids"
-# The only records the runtime role may append (and see the id of): its decisions and the benchmark's rows.
-RUNTIME_RECORDS_SQL = (
-    f"(action = '{DECISION_ACTION}' AND actor_kind = 'runtime_key') "
-    f"OR (action = '{BENCH_ACTION}' AND actor_kind = 'system')"
-)
+# The only records the runtime role may append (and see the id of): its decisions. (The runtime benchmark adds
+# a policy for its own rows in its throw-away tenant, see bench/bare_runtime.py.)
+RUNTIME_RECORDS_SQL = f"action = '{DECISION_ACTION}' AND actor_kind = 'runtime_key'"
 
 ROLE_CREATED = "runtime: created the database role {role}."
 ROLE_EXISTS = "runtime: the database role {role} exists."
@@ -69,36 +66,6 @@ GRANTS_SKIPPED = (
     "runtime: role {role} does not exist; grants on schema {schema} skipped (see runtime_grants)."
 )
 
-RELEASED_VIEW_SQL = """
-CREATE VIEW runtime_released_version AS
-SELECT
-    deployed.version_id,
-    deployed.bundle_id,
-    deployed.environment_id,
-    bundle.name AS bundle,
-    environment.name AS environment,
-    version.version,
-    version.digest,
-    version.manifest,
-    version.content,
-    deployed.first_deployed_at,
-    deployed.last_deployed_at,
-    deployed.version_id = (
-        SELECT latest.version_id FROM promotions_deployment latest
-        WHERE latest.bundle_id = deployed.bundle_id AND latest.environment_id = deployed.environment_id
-        ORDER BY latest.id DESC LIMIT 1
-    ) AS live
-FROM (
-    SELECT bundle_id, environment_id, version_id,
-           min(created_at) AS first_deployed_at, max(created_at) AS last_deployed_at
-    FROM promotions_deployment
-    GROUP BY bundle_id, environment_id, version_id
-) deployed
-JOIN bundles_bundleversion version ON version.id = deployed.version_id
-JOIN bundles_bundle bundle ON bundle.id = deployed.bundle_id
-JOIN promotions_environment environment ON environment.id = deployed.environment_id;
-"""
-
 DECISION_VIEW_SQL = """
 CREATE VIEW runtime_decision WITH (security_barrier) AS
 SELECT id, created_at, actor_id AS key_id, actor_name AS key_name, target_type, target_id, data, record_hash
@@ -106,7 +73,7 @@ FROM audit_record
 WHERE action = 'runtime.decision' AND actor_kind = 'runtime_key';
 """
 
-DROP_VIEWS_SQL = f"DROP VIEW IF EXISTS {DECISION_VIEW}; DROP VIEW IF EXISTS {RELEASED_VIEW};"
+DROP_DECISION_VIEW_SQL = f"DROP VIEW IF EXISTS {DECISION_VIEW};"
 
 # Two requests with the same key and Idempotency-Key cannot both record a decision: the second INSERT fails.
 IDEMPOTENCY_INDEX = "runtime_decision_idempotency"

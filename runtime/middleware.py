@@ -9,6 +9,7 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from runtime.caches import TTLCache
 from runtime.conf import cache_seconds
+from runtime.door import error_response
 from runtime.exceptions import DatabaseUnavailable, UnknownTenant
 from tenancy.models import Domain, Tenant
 
@@ -39,8 +40,6 @@ class RuntimeTenantMiddleware(TenantMainMiddleware):
 
     def process_request(self, request):
         """Set the connection's schema for the request's host, or answer the error."""
-        from runtime.service_views import error_response
-
         connection.set_schema_to_public()
         if request.path in HOST_INDEPENDENT_PATHS:
             return None

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.services import record
 from bundles.models import Bundle
+from core.api import field_error
 from promotions.selectors import access_environment
 from runtime.conf import api_key_variable_allowed, runtime_setting
 from runtime.exceptions import (
@@ -49,6 +50,7 @@ BAD_API_KEY_ENV = (
 )
 BAD_TIMEOUT = f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
 UNKNOWN_ENDPOINT_FIELD = "is not a field of a model endpoint"
+INVALID = "invalid"  # the code of a field's validation detail
 
 
 def require(actor, capability: str) -> None:
@@ -72,7 +74,7 @@ def runtime_key_create(
     require(actor, Capability.MANAGE_RUNTIME_KEYS)
     name = (name or "").strip()
     if not name or len(name) > MAX_KEY_NAME_LENGTH:
-        raise InvalidKeyName(details=[field_error("name", KEY_NAME_REQUIRED)])
+        raise InvalidKeyName(details=[field_error("name", INVALID, KEY_NAME_REQUIRED)])
     target = access_environment(actor, environment or runtime_setting("RUNTIME_DEFAULT_ENVIRONMENT"))
     scope = sorted(set(bundles or []))
     known = set(Bundle.objects.filter(name__in=scope).values_list("name", flat=True))
@@ -122,20 +124,15 @@ def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
 # --- model endpoints ---------------------------------------------------------------------------------------
 
 
-def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:
-    """Return one validation detail."""
-    return {"field": field, "code": code, "message": message}
-
-
 def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     """Return every problem of the endpoint fields present in `values`."""
     problems = []
     if "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
-        problems.append(field_error("name", BAD_ENDPOINT_NAME))
+        problems.append(field_error("name", INVALID, BAD_ENDPOINT_NAME))
     if "base_url" in values:
         url = values["base_url"]
         if not isinstance(url, str) or not re.match(r"\Ahttps?://[^\s/]+(/\S*)?\Z", url) or len(url) > 500:
-            problems.append(field_error("base_url", BAD_BASE_URL))
+            problems.append(field_error("base_url", INVALID, BAD_BASE_URL))
     if "allowed_models" in values:
         models = values["allowed_models"]
         valid = (
@@ -146,7 +143,7 @@ def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
             )
         )
         if not valid:
-            problems.append(field_error("allowed_models", BAD_ALLOWED_MODELS))
+            problems.append(field_error("allowed_models", INVALID, BAD_ALLOWED_MODELS))
     if "api_key_env" in values:
         variable = values["api_key_env"]
         if variable not in ("", None) and not (
@@ -154,12 +151,12 @@ def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
             and API_KEY_ENV_PATTERN.match(variable)
             and api_key_variable_allowed(variable, connection.schema_name)
         ):
-            problems.append(field_error("api_key_env", BAD_API_KEY_ENV))
+            problems.append(field_error("api_key_env", INVALID, BAD_API_KEY_ENV))
     if "timeout_seconds" in values:
         timeout = values["timeout_seconds"]
         number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
         if not number or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
-            problems.append(field_error("timeout_seconds", BAD_TIMEOUT))
+            problems.append(field_error("timeout_seconds", INVALID, BAD_TIMEOUT))
     return problems
 
 
@@ -221,7 +218,7 @@ def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, 
     """Change some of `endpoint`'s fields (not its name); the runtime uses them within its cache time."""
     require(actor, Capability.MANAGE_MODEL_ENDPOINTS)
     problems = [
-        field_error(field, UNKNOWN_ENDPOINT_FIELD, "unknown_field")
+        field_error(field, "unknown_field", UNKNOWN_ENDPOINT_FIELD)
         for field in changes
         if field not in ENDPOINT_FIELDS
     ]

@@ -11,7 +11,7 @@ application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402  (configured by get_wsgi_application)
 
-if settings.ROOT_URLCONF != "runtime.service_urls":
+if settings.WSGI_APPLICATION != "runtime.wsgi.application":
     # Serving the runtime with the control plane's settings would run it as the owner role.
     raise ImproperlyConfigured(
         "runtime.wsgi needs the runtime settings (DJANGO_SETTINGS_MODULE=contractor_site.settings.runtime), "

@@ -9,7 +9,7 @@ authenticates runtime keys itself. It connects as `contractor_runtime` (DESIGN Â
   role with).
 
 Environment: RUNTIME_DEBUG (default off), RUNTIME_MAX_BODY_BYTES (default 262144), RUNTIME_CACHE_SECONDS
-(default 0.5, capped at 1), CONTRACTOR_BENCH_BARE_ENDPOINT=1 (benchmark-only baseline route).
+(default 0.5, capped at 1). The benchmark starts this process with bench/runtime_settings.py instead.
 """
 
 import os
@@ -73,7 +73,6 @@ CONTRACTOR = {
     **CONTRACTOR,
     "RUNTIME_MAX_BODY_BYTES": int(os.environ.get("RUNTIME_MAX_BODY_BYTES", str(256 * 1024))),
     "RUNTIME_CACHE_SECONDS": float(os.environ.get("RUNTIME_CACHE_SECONDS", "0.5")),
-    "RUNTIME_BENCH_BARE_ENDPOINT": env_bool("CONTRACTOR_BENCH_BARE_ENDPOINT", False),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONTRACTOR["RUNTIME_MAX_BODY_BYTES"]
 

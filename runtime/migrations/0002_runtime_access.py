@@ -2,17 +2,20 @@
 
 See runtime/grants.py. Creating the role needs CREATEROLE; without it this migration logs how to create the
 role and continues (the grants are then applied later by `manage.py runtime_grants`).
+
+The released-versions view is promotions' (promotions/release_view.py, promotions 0006); it is created here
+too, from the same statement, because the grants below are given on it and this migration came first.
 """
 
 from django.db import migrations
 
+from promotions.release_view import RELEASED_VIEW_SQL
 from runtime.grants import (
     DECISION_TIME_INDEX_SQL,
     DECISION_VIEW_SQL,
+    DROP_DECISION_VIEW_SQL,
     DROP_INDEXES_SQL,
-    DROP_VIEWS_SQL,
     IDEMPOTENCY_INDEX_SQL,
-    RELEASED_VIEW_SQL,
     ensure_runtime_role,
     grant_runtime_access,
     revoke_runtime_access,
@@ -41,7 +44,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(RELEASED_VIEW_SQL + DECISION_VIEW_SQL, DROP_VIEWS_SQL),
+        migrations.RunSQL(RELEASED_VIEW_SQL + DECISION_VIEW_SQL, DROP_DECISION_VIEW_SQL),
         migrations.RunSQL(IDEMPOTENCY_INDEX_SQL + DECISION_TIME_INDEX_SQL, DROP_INDEXES_SQL),
         migrations.RunPython(grant, revoke),
     ]

@@ -1,6 +1,6 @@
 """Narrow the runtime role's INSERT on the audit log to its own records (DESIGN §7: it may only append
 decision records): every column but `id`, and row-level security admitting only `runtime.decision` records
-by a runtime key (and the benchmark's `bench.bare`). See runtime/grants.py.
+by a runtime key (at the time also the benchmark's `bench.bare`, see 0004). See runtime/grants.py.
 """
 
 from django.db import migrations

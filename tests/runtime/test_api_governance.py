@@ -9,8 +9,8 @@ from django.utils import timezone
 from audit.hashing import record_hash
 from audit.models import Record
 from audit.services import canonical_form, record
+from runtime.access import KeyGrant
 from runtime.exceptions import INVALID_DAYS
-from runtime.execution import KeyGrant
 from runtime.selectors import governance_coverage
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import failing_files, push_version, run_gates

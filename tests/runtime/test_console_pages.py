@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from audit.services import record
-from runtime.execution import KeyGrant
+from runtime.access import KeyGrant
 from runtime.models import ModelEndpoint, RuntimeKey
 from tests.conftest import session_client
 from tests.promotions.promotion_factories import push_version

@@ -8,13 +8,13 @@ from django.db import connection
 from audit.models import Record
 from audit.selectors import record_is_intact
 from bundles.engine import content_hash
+from runtime.door import NUL_NAME
 from runtime.exceptions import (
     INVALID_INPUT,
     INVALID_REQUEST,
     MALFORMED_JSON,
     PAYLOAD_TOO_LARGE,
 )
-from runtime.service_views import NUL_NAME
 
 pytestmark = pytest.mark.django_db
 

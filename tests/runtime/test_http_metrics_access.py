@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.test import RequestFactory, override_settings
 
+from runtime.door import metrics_view
 from runtime.exceptions import METRICS_FORBIDDEN
-from runtime.service_views import metrics_view
 
 SCRAPER_TOKEN = "scraper-token-0123456789"
 FORBIDDEN = {"error": {"code": "metrics_forbidden", "message": METRICS_FORBIDDEN, "details": []}}

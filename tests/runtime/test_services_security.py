@@ -16,7 +16,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from bundles.engine import ModelError, ModelRequest
-from runtime import execution
+from runtime import endpoint_models
 from runtime.exceptions import API_KEY_ENV_NOT_ALLOWED, InvalidModelEndpoint
 from runtime.models import ModelEndpoint
 from runtime.services import (
@@ -89,9 +89,9 @@ def model_server():
 
 @pytest.fixture(autouse=True)
 def fresh_runtime_caches():
-    execution.clear_caches()
+    endpoint_models.clear_caches()
     yield
-    execution.clear_caches()
+    endpoint_models.clear_caches()
 
 
 def model_request() -> ModelRequest:
@@ -163,7 +163,7 @@ def test_an_api_key_variable_is_accepted_and_its_value_sent_to_the_endpoint(
         allowed_models=["dev-model"],
         api_key_env="TEAM_MODEL_API_KEY",
     )
-    assert execution.model_for("team")(model_request()).text == '{"queue": "auto"}'
+    assert endpoint_models.model_for("team")(model_request()).text == '{"queue": "auto"}'
     assert model_server.authorizations == ["Bearer sk-team-key"]
 
 
@@ -177,7 +177,7 @@ def test_the_runtime_never_sends_a_platform_variable_an_endpoint_row_names(
         name="leaky", base_url=model_server.base_url, allowed_models=["dev-model"], api_key_env=variable
     )
     with pytest.raises(ModelError) as failed:
-        execution.model_for("leaky")(model_request())
+        endpoint_models.model_for("leaky")(model_request())
     assert str(failed.value) == API_KEY_ENV_NOT_ALLOWED.format(variable=variable, name="leaky")
     assert model_server.authorizations == []
 

@@ -1,0 +1,265 @@
+"""Governed execution: run a parsed request on the version live for a runtime key and record the decision.
+
+One execution: (Idempotency-Key: return the first decision) → the key's target (scope, live release,
+compiled version, pipeline) → the engine with the endpoint's model → the decision record (`runtime.decision`,
+one INSERT). If the record cannot be written, nothing of the execution leaves this module: DecisionNotRecorded
+(fail closed). What the caller is told, and with which status, is the door's business (runtime/door.py).
+
+Decision records keep hashes, not payloads. Two documented exceptions: a pipeline with `store_payload: true`
+keeps its redacted input (fields redacted by policies or classified pii/secret removed) and the model's raw
+answer; a request with an Idempotency-Key keeps its validated output, so that a retry receives exactly the
+first answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import Error as DatabaseFailure
+from django.db import IntegrityError, connection, transaction
+
+from audit.services import record
+from bundles.engine import (
+    MODEL_FAILED,
+    STATUS_ERROR,
+    CompiledBundle,
+    Decision,
+    ModelRequest,
+    ModelResponse,
+    Pipeline,
+    content_hash,
+)
+from bundles.engine import execute as engine_execute
+from runtime import metrics
+from runtime.access import KeyGrant, Release, access_target, json_value, schema
+from runtime.endpoint_models import model_for
+from runtime.exceptions import IDEMPOTENCY_KEY_REUSED, DecisionNotRecorded, IdempotencyKeyReused
+from runtime.grants import DECISION_ACTION
+
+logger = logging.getLogger(__name__)
+
+VERSION_TARGET = "bundles.bundleversion"
+HIDDEN_CLASSIFICATIONS = frozenset({"pii", "secret"})
+MODEL_FAILED_PREFIX = MODEL_FAILED.split("{", 1)[0]
+IDEMPOTENT_DECISION_SQL = (
+    "SELECT id, data FROM runtime_decision WHERE key_id = %s AND data ->> 'idempotency_key' = %s"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRequest:
+    """A parsed execution request: what to run, on which input, under which Idempotency-Key (if any)."""
+
+    bundle: str
+    pipeline: str
+    input: Any
+    idempotency_key: str | None = None
+
+    def request_hash(self) -> str:
+        """Return the hash a retry under the same Idempotency-Key must match: the route and the body."""
+        return content_hash({"bundle": self.bundle, "pipeline": self.pipeline, "body": {"input": self.input}})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedExecution:
+    """A recorded decision: its record's id and data, the output to answer with, whether it is a replay."""
+
+    decision_id: int
+    data: dict[str, Any]
+    output: Any
+    replayed: bool = False
+
+    @property
+    def status(self) -> str:
+        """Return the decision's status (allowed, denied, invalid_input, invalid_output, error)."""
+        return self.data["status"]
+
+    @property
+    def model_failed(self) -> bool:
+        """Return whether the decision is an `error` because the model could not answer."""
+        return self.status == STATUS_ERROR and (self.data.get("reason") or "").startswith(MODEL_FAILED_PREFIX)
+
+
+class RecordingModel:
+    """Wrap a model and keep its raw answer (for pipelines that store their payload)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.text: str | None = None
+
+    def __call__(self, request: ModelRequest) -> ModelResponse:
+        response = self.model(request)
+        self.text = response.text
+        return response
+
+
+def execute_governed(
+    *, grant: KeyGrant, request: ExecutionRequest, started: float | None = None
+) -> RecordedExecution:
+    """Run `request` on the version live for the key and return its recorded decision (fail closed).
+
+    `started` is the perf_counter() reading when the request arrived (now, when not given): the recorded
+    latency runs from it.
+    """
+    started = time.perf_counter() if started is None else started
+    if request.idempotency_key is None:
+        return execute_and_record(grant, request, None, started)
+    request_hash = request.request_hash()
+    with idempotency_lock(grant.id, request.idempotency_key):
+        existing = idempotent_decision(grant.id, request.idempotency_key)
+        if existing is not None:
+            return replay(*existing, request_hash=request_hash, idempotency_key=request.idempotency_key)
+        return execute_and_record(grant, request, request_hash, started)
+
+
+def execute_and_record(
+    grant: KeyGrant, request: ExecutionRequest, request_hash: str | None, started: float
+) -> RecordedExecution:
+    """Run the live version's pipeline, write its decision record, and return it (fail closed)."""
+    target = access_target(grant, request.bundle, request.pipeline)
+    keep_payload = stores_payload(target.compiled, request.pipeline)
+    model = model_for(target.pipeline.model.get("endpoint"))
+    recording = RecordingModel(model) if keep_payload else None
+    caller = {"key": grant.name, "environment": target.release.environment}
+    decision = engine_execute(
+        target.compiled, request.pipeline, request.input, recording or model, caller=caller
+    )
+    data = decision_data(
+        decision,
+        release=target.release,
+        caller=caller,
+        request_hash=request_hash,
+        idempotency_key=request.idempotency_key,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    if keep_payload:
+        data["output"] = decision.output
+        data["payload"] = {
+            "input": redacted_input(request.input, decision, target.pipeline),
+            "model_output": recording.text,
+        }
+    try:
+        with transaction.atomic():
+            entry = record(
+                actor=grant,
+                action=DECISION_ACTION,
+                target=(VERSION_TARGET, target.release.version_id),
+                data=data,
+            )
+    except IntegrityError:
+        # Another process recorded this Idempotency-Key first (the unique index): answer its decision.
+        key = request.idempotency_key
+        existing = idempotent_decision(grant.id, key) if key else None
+        if existing is None:
+            metrics.observe_unrecorded(tenant=schema())
+            raise DecisionNotRecorded() from None
+        return replay(*existing, request_hash=request_hash, idempotency_key=key)
+    except DatabaseFailure as error:
+        logger.error("runtime: decision not recorded, output withheld: %s", error.__class__.__name__)
+        metrics.observe_unrecorded(tenant=schema())
+        raise DecisionNotRecorded() from None
+    metrics.observe_decision(
+        tenant=schema(),
+        bundle=request.bundle,
+        status=decision.status,
+        denied_by=decision.denied_by,
+        seconds=time.perf_counter() - started,
+    )
+    return RecordedExecution(entry.pk, data, decision.output)
+
+
+def stores_payload(compiled: CompiledBundle, pipeline: str) -> bool:
+    """Return whether the manifest opts `pipeline` in to keeping its redacted payload."""
+    specs = compiled.content.get("bundle.yaml", {}).get("pipelines") or []
+    return any(spec.get("name") == pipeline and spec.get("store_payload") is True for spec in specs)
+
+
+def decision_data(
+    decision: Decision,
+    *,
+    release: Release,
+    caller: dict[str, Any],
+    request_hash: str | None,
+    idempotency_key: str | None,
+    latency_ms: float,
+) -> dict[str, Any]:
+    """Return the data of a decision record: identities, outcome, policy results and hashes, no payload."""
+    data = {
+        "bundle": release.bundle,
+        "version": release.version,
+        "digest": release.digest,
+        "pipeline": decision.pipeline,
+        "environment": release.environment,
+        "status": decision.status,
+        "denied_by": decision.denied_by,
+        "reason": decision.reason,
+        "policies": decision.policies,
+        "redactions": decision.redactions,
+        "errors": decision.errors,
+        "hashes": decision.hashes,
+        "decision_hash": decision.decision_hash,
+        "usage": decision.usage,
+        "model": decision.model,
+        "caller": caller,
+        "latency_ms": round(latency_ms, 3),
+    }
+    if idempotency_key is not None:  # what a retry is compared with and answered from
+        data["idempotency_key"] = idempotency_key
+        data["request_hash"] = request_hash
+        data["output"] = decision.output
+    return data
+
+
+def redacted_input(value: Any, decision: Decision, pipeline: Pipeline) -> Any:
+    """Return the input's entity fields minus those redacted by policies or classified pii or secret."""
+    if not isinstance(value, dict):
+        return None
+    hidden = set(decision.redactions)
+    hidden.update(
+        name for name, label in pipeline.input.classifications.items() if label in HIDDEN_CLASSIFICATIONS
+    )
+    fields = pipeline.input.fields
+    return {name: field for name, field in value.items() if name in fields and name not in hidden}
+
+
+# --- idempotency -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def idempotency_lock(key_id: int, idempotency_key: str) -> Iterator[None]:
+    """Serialise requests of one runtime key with one Idempotency-Key across all runtime processes."""
+    digest = hashlib.sha256(f"runtime-idempotency:{schema()}:{key_id}:{idempotency_key}".encode()).digest()
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+        except DatabaseFailure:
+            pass  # the session is gone, and its advisory locks with it
+
+
+def idempotent_decision(key_id: int, idempotency_key: str) -> tuple[int, dict[str, Any]] | None:
+    """Return (id, data) of the decision recorded for this key and Idempotency-Key, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(IDEMPOTENT_DECISION_SQL, [str(key_id), idempotency_key])
+        row = cursor.fetchone()
+    return (row[0], json_value(row[1])) if row else None
+
+
+def replay(
+    decision_id: int, data: dict[str, Any], *, request_hash: str | None, idempotency_key: str
+) -> RecordedExecution:
+    """Return the first decision for an Idempotency-Key; raise IdempotencyKeyReused for another request."""
+    if data.get("request_hash") != request_hash:
+        raise IdempotencyKeyReused(IDEMPOTENCY_KEY_REUSED.format(key=idempotency_key))
+    return RecordedExecution(decision_id, data, data.get("output"), replayed=True)
