@@ -40,19 +40,16 @@ from promotions.selectors import (
     webhook_deliveries,
     webhooks,
 )
-from promotions.services import (
-    EVENTS,
-    deployment_rollback,
-    environment_approval_grant,
-    environment_update,
-    gate_run_start,
+from promotions.services.deployments import deployment_rollback
+from promotions.services.environments import environment_approval_grant, environment_update
+from promotions.services.gates import gate_run_start
+from promotions.services.promotion_requests import (
     promotion_approve,
     promotion_cancel,
     promotion_reject,
     promotion_request_create,
-    webhook_create,
-    webhook_delete,
 )
+from promotions.services.webhooks import EVENT_NAMES, webhook_create, webhook_delete
 from tenancy.roles import Capability
 
 INVALID_STATUS = "status must be one of {choices}; got {value!r}."
@@ -561,7 +558,7 @@ class WebhookListApi(APIView):
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=500)
         events = serializers.ListField(
-            child=serializers.ChoiceField(choices=EVENTS), required=False, default=list
+            child=serializers.ChoiceField(choices=EVENT_NAMES), required=False, default=list
         )
         description = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         active = serializers.BooleanField(required=False, default=True)

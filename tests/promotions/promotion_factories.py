@@ -8,7 +8,8 @@ from guardian.shortcuts import assign_perm
 from bundles.models import BundleVersion
 from promotions.models import Environment, GateRun
 from promotions.selectors import access_environment
-from promotions.services import environments_ensure_defaults, gate_run_execute, gate_run_start
+from promotions.services.environments import environments_ensure_defaults
+from promotions.services.gates import gate_run_execute, gate_run_start
 from tests.bundles.bundle_factories import CLAIMS, example_files, push, with_version
 
 

@@ -6,7 +6,7 @@ from guardian.shortcuts import get_perms
 from audit.models import Record
 from bundles.selectors import access_version
 from promotions.selectors import environment_history
-from promotions.services import promotion_request_create
+from promotions.services.promotion_requests import promotion_request_create
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from audit.models import Record
 from promotions.models import GateRun
-from promotions.services import gate_run_execute
+from promotions.services.gates import gate_run_execute
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import (
     environment,
@@ -213,7 +213,7 @@ def test_the_requester_holding_the_reviewer_role_and_grant_still_cannot_approve(
 
 
 def test_deciding_twice_and_after_the_end_are_conflicts(team, clients, pending_current):
-    from promotions.services import environment_update
+    from promotions.services.environments import environment_update
 
     environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
     path = f"/api/v1/promotions/{pending_current}"

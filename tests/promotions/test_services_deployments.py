@@ -24,7 +24,8 @@ from promotions.selectors import (
     live_versions,
     rollback_candidates,
 )
-from promotions.services import deployment_rollback, promotion_request_create
+from promotions.services.deployments import deployment_rollback
+from promotions.services.promotion_requests import promotion_request_create
 from tenancy.exceptions import MissingCapability
 from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
 
