@@ -81,3 +81,8 @@ def atomic(function, *args, **kwargs):
     """Call `function` in a transaction (services record audit inside the caller's transaction)."""
     with transaction.atomic():
         return function(*args, **kwargs)
+
+
+def error_code(response) -> str:
+    """Return the error code of an API error response."""
+    return response.json()["error"]["code"]

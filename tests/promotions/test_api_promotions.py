@@ -9,25 +9,11 @@ from promotions.services.gates import gate_run_execute
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import (
     environment,
+    error_code,
     failing_files,
-    make_team,
     push_version,
     run_gates,
 )
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
-
-
-@pytest.fixture
-def clients(team, tenant_a):
-    return {role: token_client(tenant_a, getattr(team, role)) for role in vars(team)}
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def gates_path(version: str = "1.2.0") -> str:

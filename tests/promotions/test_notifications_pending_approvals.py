@@ -5,12 +5,7 @@ import pytest
 from promotions.selectors import pending_approvals_for
 from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 from tests.conftest import session_client
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, push_version, run_gates
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
@@ -14,7 +13,6 @@ from promotions.actions import PromotionEvent
 from promotions.services.outbox import outbox_publish
 from promotions.services.webhook_client import WEBHOOK_EXCERPT_CHARS
 from promotions.services.webhooks import webhook_create, webhook_deliver
-from tests.promotions.promotion_factories import make_team
 
 DRIP_SECONDS = 6.0
 TIMEOUT_SECONDS = 0.5
@@ -68,11 +66,6 @@ class HostileReceiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
 
 
 def deliver_once(team, url: str):

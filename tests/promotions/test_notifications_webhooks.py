@@ -24,7 +24,7 @@ from promotions.services.promotion_requests import promotion_request_create
 from promotions.services.webhooks import webhook_create, webhook_delete, webhook_retry_delay
 from promotions.tasks import deliver_webhook
 from tests.conftest import run_committed
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
+from tests.promotions.promotion_factories import environment, push_version, run_gates
 
 
 class Receiver:
@@ -73,11 +73,6 @@ class Receiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
 
 
 def test_a_change_writes_its_notification_in_the_same_transaction(team):

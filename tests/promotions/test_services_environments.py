@@ -13,12 +13,6 @@ from promotions.services.environments import (
     environments_ensure_defaults,
 )
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import make_team
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
 
 
 def test_every_tenant_schema_starts_with_staging_and_current(in_tenant_a):

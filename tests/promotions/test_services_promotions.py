@@ -28,11 +28,7 @@ from promotions.exceptions import (
     SelfApproval,
 )
 from promotions.models import Approval, Deployment, DeploymentKind, Environment, GateRun, OutboxEvent
-from promotions.selectors import (
-    approval_eligibility,
-    live_version,
-    pending_approvals_for,
-)
+from promotions.selectors import approval_eligibility, live_version, pending_approvals_for
 from promotions.services.environments import environment_update
 from promotions.services.promotion_requests import (
     promotion_approve,
@@ -41,18 +37,7 @@ from promotions.services.promotion_requests import (
     promotion_request_create,
 )
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import (
-    environment,
-    failing_files,
-    make_team,
-    push_version,
-    run_gates,
-)
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, failing_files, push_version, run_gates
 
 
 @pytest.fixture
