@@ -1,4 +1,8 @@
-"""Deployments, the append-only release pointer: apply a ready promotion request, fail one, roll back."""
+"""Deployments, the append-only release pointer: apply a ready promotion request, fail one, roll back.
+
+The facts every audit record and notification about a request carries are stated here too, because applying
+a request is where its story ends; the request and gate services build on them.
+"""
 
 from django.db import transaction
 from django.utils import timezone
