@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import connections, router
 
+from audit.actions import AuditAction
 from audit.exceptions import OUTSIDE_TRANSACTION, AuditOutsideTransaction
 from audit.hashing import canonical_record, json_ready, record_hash
 from audit.models import ActorKind, Record
@@ -35,9 +36,18 @@ def in_callers_transaction(connection) -> bool:
 
 
 def record(
-    *, actor, action: str, target=None, data: dict[str, Any] | None = None, using: str | None = None
+    *,
+    actor,
+    action: AuditAction | str,
+    target=None,
+    data: dict[str, Any] | None = None,
+    using: str | None = None,
 ) -> Record:
-    """Append one record to the current tenant's audit log, in the caller's transaction."""
+    """Append one record of `action` to the current tenant's audit log, in the caller's transaction.
+
+    `action` is a member of an app's AuditAction enum. A plain string is still taken because the runtime's
+    data-plane modules pass theirs until they use RuntimeAction; the stored name is the same either way.
+    """
     alias = using or router.db_for_write(Record)
     connection = connections[alias]
     if not in_callers_transaction(connection):
@@ -48,7 +58,8 @@ def record(
         actor_kind=kind,
         actor_id=actor_id,
         actor_name=actor_name,
-        action=action,
+        # The plain name: the canonical encoder dispatches on exact types (an enum member is not a str there).
+        action=str(action),
         target_type=target_type,
         target_id=target_id,
         data=json_ready(data or {}),

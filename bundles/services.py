@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
 
 from audit.services import record
+from bundles.actions import BundleAction
 from bundles.digest import bundle_digest
 from bundles.exceptions import (
     BUNDLE_INVALID,
@@ -149,7 +150,7 @@ def bundle_version_push(
             bundle.save(update_fields=["description"])
         record(
             actor=actor,
-            action="bundle.version_pushed",
+            action=BundleAction.VERSION_PUSHED,
             target=version,
             data={
                 "bundle": name,
@@ -183,7 +184,7 @@ def bundle_create(*, actor, name: str, description: str = "") -> Bundle:
     with transaction.atomic():
         bundle = Bundle.objects.create(name=name, description=description, created_by=actor)
         assign_perm(PUSH_CODENAME, actor, bundle)
-        record(actor=actor, action="bundle.created", target=bundle, data={"bundle": name})
+        record(actor=actor, action=BundleAction.CREATED, target=bundle, data={"bundle": name})
     return bundle
 
 
@@ -206,7 +207,7 @@ def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool) -> bool:
             remove_perm(PUSH_CODENAME, user, bundle)
         record(
             actor=actor,
-            action="bundle.push_grant_changed",
+            action=BundleAction.PUSH_GRANT_CHANGED,
             target=bundle,
             data={"bundle": bundle.name, "user": user.get_username(), "granted": granted},
         )
@@ -222,7 +223,7 @@ def draft_create(*, actor, bundle: Bundle, can_push: bool) -> Draft:
         draft = Draft.objects.create(bundle=bundle, base_version=base, files=dict(base_files), author=actor)
         record(
             actor=actor,
-            action="bundle.draft_created",
+            action=BundleAction.DRAFT_CREATED,
             target=draft,
             data={"bundle": bundle.name, "base_version": base.version if base else None},
         )
@@ -271,7 +272,7 @@ def draft_discard(*, actor, draft: Draft) -> None:
     with transaction.atomic():
         record(
             actor=actor,
-            action="bundle.draft_discarded",
+            action=BundleAction.DRAFT_DISCARDED,
             target=draft,
             data={"bundle": draft.bundle.name, "published": draft.published_version_id is not None},
         )

@@ -10,14 +10,9 @@ from promotions.selectors import (
     live_version,
     version_passed_gates,
 )
-from promotions.services import (
-    environment_approval_grant,
-    environments_ensure_defaults,
-    gate_run_execute,
-    gate_run_start,
-    promotion_approve,
-    promotion_request_create,
-)
+from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
+from promotions.services.gates import gate_run_execute, gate_run_start
+from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 
 LIVE_EVERYWHERE = "claims-triage"
 WAITING_FOR_APPROVAL = "support-routing"

@@ -33,11 +33,10 @@ from promotions.forms import (
     RollbackForm,
 )
 from promotions.models import Deployment, PromotionRequest, PromotionStatus
-from promotions.services import (
-    deployment_rollback,
-    environment_approval_grant,
-    environment_update,
-    gate_run_start,
+from promotions.services.deployments import deployment_rollback
+from promotions.services.environments import environment_approval_grant, environment_update
+from promotions.services.gates import gate_run_start
+from promotions.services.promotion_requests import (
     promotion_approve,
     promotion_cancel,
     promotion_reject,

@@ -17,6 +17,7 @@ from audit.services import record
 from bundles.models import Bundle
 from core.api import field_error
 from promotions.selectors import access_environment
+from runtime.actions import RuntimeAction
 from runtime.conf import api_key_variable_allowed, runtime_setting
 from runtime.exceptions import (
     ENDPOINT_EXISTS,
@@ -95,7 +96,7 @@ def runtime_key_create(
         )
         record(
             actor=actor,
-            action="runtime_key.created",
+            action=RuntimeAction.KEY_CREATED,
             target=key,
             data={"name": name, "prefix": prefix, "environment": target.name, "bundles": scope},
         )
@@ -114,7 +115,7 @@ def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
         key.save(update_fields=["revoked_at", "revoked_by"])
         record(
             actor=actor,
-            action="runtime_key.revoked",
+            action=RuntimeAction.KEY_REVOKED,
             target=key,
             data={"name": key.name, "prefix": key.prefix, "environment": key.environment.name},
         )
@@ -210,7 +211,9 @@ def model_endpoint_create(
         if ModelEndpoint.objects.filter(name=name).exists():
             raise ModelEndpointExists(ENDPOINT_EXISTS.format(name=name))
         endpoint = ModelEndpoint.objects.create(**normalized_endpoint(values))
-        record(actor=actor, action="model_endpoint.created", target=endpoint, data=endpoint_facts(endpoint))
+        record(
+            actor=actor, action=RuntimeAction.ENDPOINT_CREATED, target=endpoint, data=endpoint_facts(endpoint)
+        )
     return endpoint
 
 
@@ -240,7 +243,7 @@ def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, 
         }
         record(
             actor=actor,
-            action="model_endpoint.updated",
+            action=RuntimeAction.ENDPOINT_UPDATED,
             target=endpoint,
             data={"name": endpoint.name, "changes": changed},
         )
@@ -254,4 +257,4 @@ def model_endpoint_delete(*, actor, endpoint: ModelEndpoint) -> None:
         facts = endpoint_facts(endpoint)
         target = ("runtime.modelendpoint", endpoint.pk)
         endpoint.delete()
-        record(actor=actor, action="model_endpoint.deleted", target=target, data=facts)
+        record(actor=actor, action=RuntimeAction.ENDPOINT_DELETED, target=target, data=facts)

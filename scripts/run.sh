@@ -2,7 +2,7 @@
 # Run CONTRACTOR locally (`make run`): set up, migrate, seed the demo tenant, then start and supervise
 #
 #   devmodel  python -m devmodel                      http://127.0.0.1:$DEVMODEL_PORT  (8002)
-#   web       manage.py runserver (console/admin/API) http://*.localhost:$WEB_PORT     (8000)
+#   web       gunicorn contractor_site.wsgi (console/admin/API, threads) http://*.localhost:$WEB_PORT (8000)
 #   runtime   gunicorn runtime.wsgi                   http://*.localhost:$RUNTIME_PORT (8001)
 #   worker    celery worker
 #   beat      celery beat (schedule in .run/)
@@ -158,7 +158,9 @@ if "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("devm
 else
   say "devmodel: package not found, dev model server not started"
 fi
-start web "$PY" manage.py runserver "0.0.0.0:$WEB_PORT"
+# gunicorn with a fixed pool of threads: database connections stay bounded (contractor_site/gunicorn_console.py).
+start web env CONSOLE_BIND="0.0.0.0:$WEB_PORT" CONSOLE_RELOAD=1 \
+  "$ROOT/.venv/bin/gunicorn" contractor_site.wsgi --config python:contractor_site.gunicorn_console
 # Prometheus counters aggregated across the runtime's workers (runtime/metrics.py): a fresh directory per run.
 METRICS_DIR="$RUN_DIR/runtime-metrics"
 rm -rf "$METRICS_DIR" && mkdir -p "$METRICS_DIR"

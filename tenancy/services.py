@@ -8,6 +8,7 @@ from django.db import transaction
 from django_tenants.utils import schema_context
 
 from audit.services import record
+from tenancy.actions import TenancyAction
 from tenancy.exceptions import (
     TENANT_EXISTS,
     UNKNOWN_ROLE,
@@ -67,7 +68,7 @@ def tenant_created_record(*, actor, tenant: Tenant, domain: str = "") -> None:
     with transaction.atomic(), schema_context(tenant.schema_name):
         record(
             actor=actor,
-            action="tenant.created",
+            action=TenancyAction.TENANT_CREATED,
             target=("tenancy.tenant", tenant.schema_name),
             data={"slug": tenant.schema_name.replace("_", "-"), "name": tenant.name, "domain": domain},
         )
@@ -137,7 +138,7 @@ def _record_membership_change(actor, membership: Membership, before: list[str], 
     with schema_context(membership.tenant.schema_name):
         record(
             actor=actor,
-            action="membership.changed",
+            action=TenancyAction.MEMBERSHIP_CHANGED,
             target=("tenancy.membership", membership.user.get_username()),
             data={"user": membership.user.get_username(), "roles_before": before, "roles_after": after},
         )

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from cli.contractor import bundle_archive
 from promotions.models import PromotionStatus
 from promotions.selectors import access_environment
-from promotions.services import environment_approval_grant, environments_ensure_defaults
+from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
 from tenancy.services import membership_set
 from tests.conftest import run_committed
 from tests.live import ROOT

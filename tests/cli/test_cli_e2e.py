@@ -20,7 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from promotions.exceptions import SELF_APPROVAL
 from promotions.selectors import access_environment
-from promotions.services import environment_approval_grant, environments_ensure_defaults
+from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
 from tenancy.services import membership_set
 from tests.conftest import run_committed
 from tests.live import ROOT, control_plane_server  # noqa: F401 (fixture)

@@ -8,7 +8,8 @@ from guardian.shortcuts import assign_perm
 from bundles.models import BundleVersion
 from promotions.models import Environment, GateRun
 from promotions.selectors import access_environment
-from promotions.services import environments_ensure_defaults, gate_run_execute, gate_run_start
+from promotions.services.environments import environments_ensure_defaults
+from promotions.services.gates import gate_run_execute, gate_run_start
 from tests.bundles.bundle_factories import CLAIMS, example_files, push, with_version
 
 
@@ -80,3 +81,8 @@ def atomic(function, *args, **kwargs):
     """Call `function` in a transaction (services record audit inside the caller's transaction)."""
     with transaction.atomic():
         return function(*args, **kwargs)
+
+
+def error_code(response) -> str:
+    """Return the error code of an API error response."""
+    return response.json()["error"]["code"]

@@ -1,28 +1,12 @@
 """The environments API: rules, live versions, changes by admins with history, approver grants."""
 
-import pytest
 from guardian.shortcuts import get_perms
 
 from audit.models import Record
 from bundles.selectors import access_version
 from promotions.selectors import environment_history
-from promotions.services import promotion_request_create
-from tests.conftest import token_client
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
-
-
-@pytest.fixture
-def clients(team, tenant_a):
-    return {role: token_client(tenant_a, getattr(team, role)) for role in vars(team)}
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
+from promotions.services.promotion_requests import promotion_request_create
+from tests.promotions.promotion_factories import environment, error_code, push_version, run_gates
 
 
 def test_members_read_environments_with_rules_approvers_and_live_versions(team, clients):

@@ -5,29 +5,15 @@ from django.utils import timezone
 
 from audit.models import Record
 from promotions.models import GateRun
-from promotions.services import gate_run_execute
+from promotions.services.gates import gate_run_execute
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import (
     environment,
+    error_code,
     failing_files,
-    make_team,
     push_version,
     run_gates,
 )
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
-
-
-@pytest.fixture
-def clients(team, tenant_a):
-    return {role: token_client(tenant_a, getattr(team, role)) for role in vars(team)}
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def gates_path(version: str = "1.2.0") -> str:
@@ -213,7 +199,7 @@ def test_the_requester_holding_the_reviewer_role_and_grant_still_cannot_approve(
 
 
 def test_deciding_twice_and_after_the_end_are_conflicts(team, clients, pending_current):
-    from promotions.services import environment_update
+    from promotions.services.environments import environment_update
 
     environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
     path = f"/api/v1/promotions/{pending_current}"

@@ -7,21 +7,12 @@ import pytest
 from audit.models import Record
 from promotions.models import Webhook
 from tests.conftest import token_client
-from tests.promotions.promotion_factories import make_team
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import error_code
 
 
 @pytest.fixture
 def admin(team, tenant_a):
     return token_client(tenant_a, team.admin)
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def test_members_without_manage_webhooks_cannot_list_or_create(team, tenant_a):

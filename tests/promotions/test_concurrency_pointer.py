@@ -18,13 +18,9 @@ from bundles.services import bundle_version_push
 from core.errors import DomainError
 from promotions.models import Deployment, DeploymentKind, Environment, PromotionRequest
 from promotions.selectors import live_rows, live_version
-from promotions.services import (
-    deployment_rollback,
-    gate_run_execute,
-    gate_run_start,
-    promotion_approve,
-    promotion_request_create,
-)
+from promotions.services.deployments import deployment_rollback
+from promotions.services.gates import gate_run_execute, gate_run_start
+from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 from tenancy.models import Tenant
 from tenancy.selectors import current_tenant
 from tenancy.services import membership_set

@@ -13,7 +13,7 @@ from promotions.exceptions import (
 )
 from promotions.models import Deployment, DeploymentKind, PromotionStatus
 from promotions.selectors import environment_approvers, live_version
-from promotions.services import promotion_approve, promotion_request_create
+from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 from tenancy.exceptions import MISSING_CAPABILITY, NOT_A_MEMBER
 from tenancy.roles import Capability
 from tests.conftest import session_client

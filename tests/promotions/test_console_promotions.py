@@ -14,7 +14,7 @@ from promotions.exceptions import (
 )
 from promotions.models import GateRun, PromotionRequest, PromotionStatus
 from promotions.selectors import live_version
-from promotions.services import promotion_request_create
+from promotions.services.promotion_requests import promotion_request_create
 from promotions.views import NOTHING_LIVE_YET
 from tenancy.exceptions import MISSING_CAPABILITY, NOT_A_MEMBER
 from tenancy.roles import Capability
@@ -68,7 +68,7 @@ def pending_current(team, in_tenant_a):
 
 
 def _approve(reviewer, request):
-    from promotions.services import promotion_approve
+    from promotions.services.promotion_requests import promotion_approve
 
     return promotion_approve(actor=reviewer, request=request)
 

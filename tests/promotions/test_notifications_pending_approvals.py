@@ -3,14 +3,9 @@
 import pytest
 
 from promotions.selectors import pending_approvals_for
-from promotions.services import promotion_approve, promotion_request_create
+from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 from tests.conftest import session_client
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, push_version, run_gates
 
 
 @pytest.fixture
@@ -30,7 +25,7 @@ def test_only_reviewers_holding_the_grant_who_have_not_decided_see_a_request(tea
     assert pending_approvals_for(team.operator) == []
     assert pending_approvals_for(team.outsider_reviewer) == []
     assert pending_approvals_for(team.reviewer) == [waiting]
-    from promotions.services import environment_update
+    from promotions.services.environments import environment_update
 
     environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
     promotion_approve(actor=team.reviewer, request=waiting)

@@ -5,19 +5,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
-from promotions.services import (
-    EVENT_GATE_FINISHED,
-    WEBHOOK_EXCERPT_CHARS,
-    outbox_publish,
-    webhook_create,
-    webhook_deliver,
-)
-from tests.promotions.promotion_factories import make_team
+from promotions.actions import PromotionEvent
+from promotions.services.outbox import outbox_publish
+from promotions.services.webhook_client import WEBHOOK_EXCERPT_CHARS
+from promotions.services.webhooks import webhook_create, webhook_deliver
 
 DRIP_SECONDS = 6.0
 TIMEOUT_SECONDS = 0.5
@@ -73,15 +68,10 @@ class HostileReceiver:
         self.server.server_close()
 
 
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
-
-
 def deliver_once(team, url: str):
     webhook, _ = webhook_create(actor=team.admin, url=url)
     with transaction.atomic():
-        event = outbox_publish(EVENT_GATE_FINISHED, {"run": 1})
+        event = outbox_publish(PromotionEvent.GATE_FINISHED, {"run": 1})
     return webhook_deliver(event_id=event.pk, webhook_id=webhook.pk, attempt=1)
 
 

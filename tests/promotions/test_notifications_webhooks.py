@@ -17,19 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
+from promotions.actions import PromotionEvent
 from promotions.models import OutboxEvent, WebhookDelivery
-from promotions.services import (
-    EVENT_GATE_FINISHED,
-    outbox_dispatch,
-    outbox_publish,
-    promotion_request_create,
-    webhook_create,
-    webhook_delete,
-    webhook_retry_delay,
-)
+from promotions.services.outbox import outbox_dispatch, outbox_publish
+from promotions.services.promotion_requests import promotion_request_create
+from promotions.services.webhooks import webhook_create, webhook_delete, webhook_retry_delay
 from promotions.tasks import deliver_webhook
 from tests.conftest import run_committed
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
+from tests.promotions.promotion_factories import environment, push_version, run_gates
 
 
 class Receiver:
@@ -80,11 +75,6 @@ class Receiver:
         self.server.server_close()
 
 
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
-
-
 def test_a_change_writes_its_notification_in_the_same_transaction(team):
     version = push_version(team.author)
     run_gates(team.author, version)
@@ -114,13 +104,13 @@ def test_a_change_writes_its_notification_in_the_same_transaction(team):
 def test_dispatch_targets_the_active_webhooks_subscribed_to_the_event(team):
     everything, _ = webhook_create(actor=team.admin, url="http://127.0.0.1:9/all")
     gates_only, _ = webhook_create(
-        actor=team.admin, url="http://127.0.0.1:9/gates", events=[EVENT_GATE_FINISHED]
+        actor=team.admin, url="http://127.0.0.1:9/gates", events=[PromotionEvent.GATE_FINISHED]
     )
     gone, _ = webhook_create(actor=team.admin, url="http://127.0.0.1:9/gone")
     webhook_delete(actor=team.admin, webhook=gone)
     with transaction.atomic():
         requested = outbox_publish("promotion.requested", {"request": 1})
-        finished = outbox_publish(EVENT_GATE_FINISHED, {"run": 1})
+        finished = outbox_publish(PromotionEvent.GATE_FINISHED, {"run": 1})
     assert outbox_dispatch(event_id=requested.pk) == [everything.pk]
     assert outbox_dispatch(event_id=finished.pk) == [everything.pk, gates_only.pk]
     assert outbox_dispatch(event_id=finished.pk) == []  # dispatched once
@@ -136,13 +126,13 @@ def test_a_delivery_is_signed_retried_after_a_failure_and_every_attempt_recorded
         webhook, secret = webhook_create(actor=team.admin, url=receiver.url)
         receiver.secret = secret
         with transaction.atomic():
-            event = outbox_publish(EVENT_GATE_FINISHED, {"run": 7, "status": "passed"})
+            event = outbox_publish(PromotionEvent.GATE_FINISHED, {"run": 7, "status": "passed"})
         result = deliver_webhook.apply(kwargs={"event_id": event.pk, "webhook_id": webhook.pk}).get()
     assert result["succeeded"] is True
     assert result["attempt"] == 2
     assert [(row["event"], row["signature_ok"]) for row in receiver.received] == [
-        (EVENT_GATE_FINISHED, True),
-        (EVENT_GATE_FINISHED, True),
+        (PromotionEvent.GATE_FINISHED, True),
+        (PromotionEvent.GATE_FINISHED, True),
     ]
     assert receiver.received[0]["body"]["data"] == {"run": 7, "status": "passed"}
     assert receiver.received[0]["body"]["tenant"] == "alpha"
@@ -162,7 +152,7 @@ def test_deliveries_stop_after_the_maximum_attempts(team):
     with Receiver(failures=10) as receiver:
         webhook, receiver.secret = webhook_create(actor=team.admin, url=receiver.url)
         with transaction.atomic():
-            event = outbox_publish(EVENT_GATE_FINISHED, {"run": 8})
+            event = outbox_publish(PromotionEvent.GATE_FINISHED, {"run": 8})
         result = deliver_webhook.apply(kwargs={"event_id": event.pk, "webhook_id": webhook.pk}).get()
     assert result == {"delivery": result["delivery"], "attempt": 3, "succeeded": False}
     assert len(receiver.received) == 3
@@ -172,8 +162,8 @@ def test_deliveries_stop_after_the_maximum_attempts(team):
 def test_an_unreachable_webhook_records_the_connection_error(team):
     webhook, _ = webhook_create(actor=team.admin, url="http://127.0.0.1:9/closed")
     with transaction.atomic():
-        event = outbox_publish(EVENT_GATE_FINISHED, {"run": 9})
-    from promotions.services import webhook_deliver
+        event = outbox_publish(PromotionEvent.GATE_FINISHED, {"run": 9})
+    from promotions.services.webhooks import webhook_deliver
 
     delivery = webhook_deliver(event_id=event.pk, webhook_id=webhook.pk, attempt=1)
     assert delivery.succeeded is False
@@ -199,13 +189,15 @@ def committed_webhook(admin_name: str, url: str, marker: str):
     user = get_user_model().objects.create_user(username=admin_name, password="pw-for-tests-1")
     tenant = Tenant.objects.get(schema_name=current_tenant().schema_name)
     membership_set(actor=None, tenant=tenant, user=user, roles=["admin"])
-    webhook, secret = webhook_create(actor=user, url=url, events=[EVENT_GATE_FINISHED], description=marker)
+    webhook, secret = webhook_create(
+        actor=user, url=url, events=[PromotionEvent.GATE_FINISHED], description=marker
+    )
     return webhook.pk, secret
 
 
 def publish_committed(marker: str) -> int:
     with transaction.atomic():
-        return outbox_publish(EVENT_GATE_FINISHED, {"marker": marker}).pk
+        return outbox_publish(PromotionEvent.GATE_FINISHED, {"marker": marker}).pk
 
 
 def deliveries_of(webhook_id: int) -> list[tuple]:

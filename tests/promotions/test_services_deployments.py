@@ -18,20 +18,11 @@ from promotions.exceptions import (
     NotPreviouslyLive,
 )
 from promotions.models import Deployment, DeploymentKind, OutboxEvent
-from promotions.selectors import (
-    deployment_history,
-    live_version,
-    live_versions,
-    rollback_candidates,
-)
-from promotions.services import deployment_rollback, promotion_request_create
+from promotions.selectors import deployment_history, live_version, live_versions, rollback_candidates
+from promotions.services.deployments import deployment_rollback
+from promotions.services.promotion_requests import promotion_request_create
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import environment, make_team, push_version, run_gates
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, push_version, run_gates
 
 
 def to_staging(team, version):

@@ -7,14 +7,12 @@ from audit.models import Record
 from promotions.exceptions import REQUIRES_ITSELF, USER_NOT_FOUND, InvalidEnvironmentRule, UserNotFound
 from promotions.models import Environment
 from promotions.selectors import access_environment, environment_approvers, environment_history, environments
-from promotions.services import environment_approval_grant, environment_update, environments_ensure_defaults
+from promotions.services.environments import (
+    environment_approval_grant,
+    environment_update,
+    environments_ensure_defaults,
+)
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import make_team
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
 
 
 def test_every_tenant_schema_starts_with_staging_and_current(in_tenant_a):

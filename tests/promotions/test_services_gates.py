@@ -12,25 +12,10 @@ from audit.models import Record
 from promotions.exceptions import TOO_MANY_ATTEMPTS, WORKER_LOST
 from promotions.models import GateRun, GateStatus, OutboxEvent
 from promotions.selectors import gates_summary, latest_gate_run, version_passed_gates
-from promotions.services import (
-    gate_run_execute,
-    gate_run_start,
-    gate_runs_sweep_stale,
-    promotion_request_create,
-)
+from promotions.services.gates import gate_run_execute, gate_run_start, gate_runs_sweep_stale
+from promotions.services.promotion_requests import promotion_request_create
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import (
-    environment,
-    failing_files,
-    make_team,
-    push_version,
-    run_gates,
-)
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, failing_files, push_version, run_gates
 
 
 @pytest.fixture

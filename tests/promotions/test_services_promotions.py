@@ -28,31 +28,16 @@ from promotions.exceptions import (
     SelfApproval,
 )
 from promotions.models import Approval, Deployment, DeploymentKind, Environment, GateRun, OutboxEvent
-from promotions.selectors import (
-    approval_eligibility,
-    live_version,
-    pending_approvals_for,
-)
-from promotions.services import (
-    environment_update,
+from promotions.selectors import approval_eligibility, live_version, pending_approvals_for
+from promotions.services.environments import environment_update
+from promotions.services.promotion_requests import (
     promotion_approve,
     promotion_cancel,
     promotion_reject,
     promotion_request_create,
 )
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import (
-    environment,
-    failing_files,
-    make_team,
-    push_version,
-    run_gates,
-)
-
-
-@pytest.fixture
-def team(in_tenant_a, make_member):
-    return make_team(make_member, in_tenant_a)
+from tests.promotions.promotion_factories import environment, failing_files, push_version, run_gates
 
 
 @pytest.fixture
@@ -174,7 +159,7 @@ def test_a_request_for_a_version_never_gated_starts_the_gates_and_waits(team):
     run = GateRun.objects.get(digest=version.digest)
     assert run.status == "queued"
     assert created.status_reason == f"Waiting for gate run {run.pk}."
-    from promotions.services import gate_run_execute
+    from promotions.services.gates import gate_run_execute
 
     gate_run_execute(gate_run_id=run.pk)
     created.refresh_from_db()
@@ -186,7 +171,7 @@ def test_a_waiting_request_fails_with_the_reason_when_its_gates_fail(team):
     version = push_version(team.author, "1.2.0", failing_files())
     created = request(team, version, "staging")
     run = GateRun.objects.get(digest=version.digest)
-    from promotions.services import gate_run_execute
+    from promotions.services.gates import gate_run_execute
 
     gate_run_execute(gate_run_id=run.pk)
     created.refresh_from_db()

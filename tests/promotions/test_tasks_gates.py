@@ -12,7 +12,9 @@ from django.utils import timezone
 from bundles.models import BundleVersion
 from promotions.models import GateRun, GateStatus, PromotionRequest
 from promotions.selectors import access_environment, live_version
-from promotions.services import environments_ensure_defaults, gate_run_start, promotion_request_create
+from promotions.services.environments import environments_ensure_defaults
+from promotions.services.gates import gate_run_start
+from promotions.services.promotion_requests import promotion_request_create
 from promotions.tasks import sweep_tenants
 from tenancy.models import Tenant
 from tenancy.selectors import current_tenant

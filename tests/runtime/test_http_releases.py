@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from bundles.models import Bundle, BundleVersion
 from promotions.selectors import access_environment
-from promotions.services import deployment_rollback
+from promotions.services.deployments import deployment_rollback
 from tests.bundles.bundle_factories import with_description, with_version
 from tests.conftest import run_committed
 from tests.runtime.runtime_world import LAB, lab_files, pass_gates, promote, push

@@ -1,0 +1,138 @@
+"""Webhooks: create and delete them, and deliver one signed outbox event to one of them."""
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import httpx
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.services import record
+from promotions.actions import PromotionAction, PromotionEvent
+from promotions.conf import promotion_setting
+from promotions.exceptions import INVALID_WEBHOOK_URL, UNKNOWN_EVENTS, InvalidWebhook
+from promotions.models import OutboxEvent, Webhook, WebhookDelivery
+from promotions.services.preconditions import require
+from promotions.services.webhook_client import USER_AGENT, webhook_post
+from tenancy.roles import Capability
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Contractor-Signature"
+EVENT_HEADER = "X-Contractor-Event"
+DELIVERY_HEADER = "X-Contractor-Delivery"
+# What a webhook may subscribe to, as plain names (a client sends strings).
+EVENT_NAMES = tuple(event.value for event in PromotionEvent)
+
+
+def webhook_create(
+    *, actor, url: str, events: Iterable[str] = (), description: str = "", active: bool = True
+) -> tuple[Webhook, str]:
+    """Create a webhook (admins); return it with its signing secret, which is shown only this once."""
+    require(actor, Capability.MANAGE_WEBHOOKS)
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidWebhook(INVALID_WEBHOOK_URL)
+    events = sorted({str(event) for event in events or ()})
+    unknown = [event for event in events if event not in EVENT_NAMES]
+    if unknown:
+        raise InvalidWebhook(UNKNOWN_EVENTS.format(events=", ".join(unknown), known=", ".join(EVENT_NAMES)))
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        webhook = Webhook(
+            url=url, secret=secret, events=events, description=description, active=active, created_by=actor
+        )
+        webhook._history_user = actor
+        webhook.save()
+        record(
+            actor=actor,
+            action=PromotionAction.WEBHOOK_CREATED,
+            target=webhook,
+            data={"url": url, "events": events, "active": active},
+        )
+    return webhook, secret
+
+
+def webhook_delete(*, actor, webhook: Webhook) -> None:
+    """Stop and hide `webhook` (admins); its delivery records are kept."""
+    require(actor, Capability.MANAGE_WEBHOOKS)
+    with transaction.atomic():
+        webhook.active = False
+        webhook.deleted_at = timezone.now()
+        webhook._history_user = actor
+        webhook.save(update_fields=["active", "deleted_at"])
+        record(actor=actor, action=PromotionAction.WEBHOOK_DELETED, target=webhook, data={"url": webhook.url})
+
+
+def webhook_body(event: OutboxEvent) -> bytes:
+    """Return the exact bytes POSTed for `event` (what the signature covers)."""
+    envelope = {
+        "id": event.pk,
+        "event": event.event,
+        "tenant": connection.schema_name.replace("_", "-"),
+        "created_at": event.created_at.isoformat(),
+        "data": event.payload,
+    }
+    return json.dumps(envelope, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """Return the X-Contractor-Signature value of `body`: sha256=<hex HMAC-SHA256 keyed by the secret>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_retry_delay(attempt: int) -> float:
+    """Return the seconds to wait after failed attempt `attempt` (1-based): base * 2^(attempt-1)."""
+    return promotion_setting("WEBHOOK_RETRY_BASE_SECONDS") * 2 ** (attempt - 1)
+
+
+def webhook_deliver(*, event_id: int, webhook_id: int, attempt: int) -> WebhookDelivery | None:
+    """POST event `event_id` to webhook `webhook_id` once, record the attempt and return it.
+
+    Return None when there is nothing to do (webhook gone or inactive); return the earlier record when this
+    event already reached this webhook or this attempt was already made (a redelivered task).
+    """
+    webhook = Webhook.objects.filter(pk=webhook_id, active=True, deleted_at__isnull=True).first()
+    event = OutboxEvent.objects.filter(pk=event_id).first()
+    if webhook is None or event is None:
+        return None
+    earlier = WebhookDelivery.objects.filter(webhook=webhook, event=event)
+    done = earlier.filter(succeeded=True).first() or earlier.filter(attempt=attempt).first()
+    if done is not None:
+        return done
+    body = webhook_body(event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: event.event,
+        DELIVERY_HEADER: f"{event.pk}.{webhook.pk}.{attempt}",
+        SIGNATURE_HEADER: webhook_signature(webhook.secret, body),
+    }
+    started = time.perf_counter()
+    status_code, error = None, ""
+    try:
+        status_code, excerpt = webhook_post(webhook.url, body, headers)
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}: {excerpt}"
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            webhook=webhook,
+            event=event,
+            attempt=attempt,
+            succeeded=not error,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+    if error:
+        logger.warning("webhook %s: attempt %s of event %s failed: %s", webhook.pk, attempt, event.pk, error)
+    return delivery
