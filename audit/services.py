@@ -45,8 +45,8 @@ def record(
 ) -> Record:
     """Append one record of `action` to the current tenant's audit log, in the caller's transaction.
 
-    `action` is a member of an app's AuditAction enum. A plain string is still taken because the runtime's
-    data-plane modules pass theirs until they use RuntimeAction; the stored name is the same either way.
+    `action` is a member of an app's AuditAction enum (tests may pass a plain string); the stored name is the
+    same either way.
     """
     alias = using or router.db_for_write(Record)
     connection = connections[alias]

@@ -16,17 +16,25 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from psycopg import sql
 
+from audit.actions import AuditAction
 from audit.services import record
 from bundles.engine import ModelError, ModelRequest, content_hash
 from runtime import service_urls
 from runtime.door import json_object, json_response, request_body, require_tenant, service_endpoint
 from runtime.endpoint_models import model_for
 
-BARE_ACTION = "bench.bare"
 BARE_ENDPOINT = "default"
 BARE_MODEL = "dev-model"
 BARE_FIELDS = frozenset({"input"})
-BARE_RECORDS_SQL = f"action = '{BARE_ACTION}' AND actor_kind = 'system'"
+
+
+class BenchAction(AuditAction):
+    """What the benchmark's bare endpoint writes to an audit log (its own throw-away tenant's only)."""
+
+    BARE = "bench.bare"
+
+
+BARE_RECORDS_SQL = f"action = '{BenchAction.BARE}' AND actor_kind = 'system'"
 BARE_INSERT_POLICY = "bench_appends_bare_records"
 BARE_RETURNING_POLICY = "bench_returns_bare_record_ids"
 
@@ -49,7 +57,7 @@ def bare(request: HttpRequest, bundle: str, pipeline: str) -> HttpResponse:
     with transaction.atomic():
         entry = record(
             actor=None,
-            action=BARE_ACTION,
+            action=BenchAction.BARE,
             data={"bundle": bundle, "pipeline": pipeline, "input_hash": content_hash(document.get("input"))},
         )
     return json_response({"record_id": entry.pk, "output": text})

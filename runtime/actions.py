@@ -13,4 +13,3 @@ class RuntimeAction(AuditAction):
     ENDPOINT_DELETED = "model_endpoint.deleted"
     # The data plane's records; the restricted runtime role may insert only these (runtime/grants.py).
     DECISION = "runtime.decision"
-    BENCH_BARE = "bench.bare"

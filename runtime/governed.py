@@ -38,9 +38,9 @@ from bundles.engine import (
 from bundles.engine import execute as engine_execute
 from runtime import metrics
 from runtime.access import KeyGrant, Release, access_target, json_value, schema
+from runtime.actions import RuntimeAction
 from runtime.endpoint_models import model_for
 from runtime.exceptions import IDEMPOTENCY_KEY_REUSED, DecisionNotRecorded, IdempotencyKeyReused
-from runtime.grants import DECISION_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def execute_and_record(
         with transaction.atomic():
             entry = record(
                 actor=grant,
-                action=DECISION_ACTION,
+                action=RuntimeAction.DECISION,
                 target=(VERSION_TARGET, target.release.version_id),
                 data=data,
             )

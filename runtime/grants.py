@@ -29,6 +29,7 @@ import logging
 from psycopg import sql
 
 from promotions.release_view import RELEASED_VIEW
+from runtime.actions import RuntimeAction
 from runtime.conf import runtime_setting
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ DECISION_VIEW = "runtime_decision"
 READABLE_TABLES = ("runtime_runtimekey", "runtime_modelendpoint")
 READABLE_PUBLIC_TABLES = ("tenancy_tenant", "tenancy_domain")
 AUDIT_TABLE = "audit_record"
-DECISION_ACTION = "runtime.decision"
+DECISION_ACTION = RuntimeAction.DECISION.value  # the plain name, for SQL and the canonical record form
 AUDIT_INSERT_COLUMNS = (
     "created_at",
     "actor_kind",

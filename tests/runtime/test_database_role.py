@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from bench.bare_runtime import BARE_ACTION
+from bench.bare_runtime import BenchAction
 from tests.runtime.conftest import RUNTIME_ROLE, owner_connection, runtime_role_connection
 
 pytestmark = pytest.mark.django_db
@@ -214,5 +214,5 @@ def test_the_runtime_role_is_a_plain_login_role():
 
 def test_the_runtime_role_may_not_append_a_benchmark_record_in_an_ordinary_tenant(as_runtime):
     # Only the benchmark's throw-away tenant admits them (bench/bare_runtime.py adds that policy there).
-    statement = AUDIT_INSERT.format(kind="'system'", action=f"'{BARE_ACTION}'")
+    statement = AUDIT_INSERT.format(kind="'system'", action=f"'{BenchAction.BARE}'")
     assert attempt(as_runtime, statement) is errors.InsufficientPrivilege
