@@ -22,9 +22,9 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import record
-from bundles.engine import compile_bundle
+from bundles.language.compiler import compile_bundle
+from bundles.language.suites import run_suites
 from bundles.models import Bundle, BundleVersion
-from bundles.suites import run_suites
 from core.tasks import enqueue_on_commit
 from promotions import tasks
 from promotions.conf import promotion_setting

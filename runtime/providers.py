@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bundles.engine import ModelError, ModelRequest, ModelResponse
+from bundles.language.models import ModelError, ModelRequest, ModelResponse
 
 USER_AGENT = "contractor-runtime"
 CHAT_COMPLETIONS_PATH = "chat/completions"

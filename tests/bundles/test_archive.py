@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bundles.archive import (
+from bundles.language.archive import (
     ABSOLUTE_PATH,
     ARCHIVE_TOO_LARGE,
     BAD_ARCHIVE,

@@ -4,9 +4,9 @@ import hashlib
 import re
 from pathlib import Path
 
-from bundles.archive import read_directory
-from bundles.digest import DIGEST_PREFIX, bundle_digest, canonical_bytes
-from bundles.validation import validate_files
+from bundles.language.archive import read_directory
+from bundles.language.checks import validate_files
+from bundles.language.digest import DIGEST_PREFIX, bundle_digest, canonical_bytes
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "claims-triage"
 

@@ -6,8 +6,10 @@ import pytest
 from jinja2 import Environment, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
 
-from bundles.engine import RENDER_FAILED, STATUS_ERROR, compile_bundle, execute
-from bundles.templating import (
+from bundles.language.compiler import compile_bundle
+from bundles.language.decisions import RENDER_FAILED, STATUS_ERROR
+from bundles.language.execution import execute
+from bundles.language.templating import (
     MAX_POWER_BITS,
     MAX_REPEATED_LENGTH,
     POWER_TOO_LARGE,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundles.engine import compile_bundle
-from bundles.suites import (
+from bundles.language.compiler import compile_bundle
+from bundles.language.suites import (
     BAD_THRESHOLD,
     CALLER_NOT_A_MAPPING,
     CEL_FAILED,
