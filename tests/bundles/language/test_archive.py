@@ -30,7 +30,7 @@ from bundles.language.archive import (
     read_directory,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "claims-triage"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "claims-triage"
 MANIFEST = "apiVersion: contractor/v1\nname: tiny\nversion: 1.0.0\n"
 
 

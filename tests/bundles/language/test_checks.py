@@ -34,7 +34,7 @@ from bundles.language.schemas import KINDS, all_schemas
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 CORPUS_CASES = sorted(path.name for path in CORPUS.iterdir() if path.is_dir())
-EXAMPLE = HERE.parents[1] / "examples" / "claims-triage"
+EXAMPLE = HERE.parents[2] / "examples" / "claims-triage"
 
 
 def example_files(**changes: str | None) -> dict[str, str]:

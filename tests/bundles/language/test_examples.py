@@ -11,7 +11,7 @@ from bundles.language.checks import validate_files
 from bundles.language.compiler import compile_bundle
 from bundles.language.suites import run_suites
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 NAMES = ["claims-triage", "support-routing"]
 DEV_MODEL = {"endpoint": "default", "name": "dev-model", "temperature": 0, "seed": 7, "max_tokens": 256}
 

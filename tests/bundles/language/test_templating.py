@@ -18,7 +18,7 @@ from bundles.language.templating import (
     template_free_names,
     template_variables,
 )
-from tests.bundles.test_engine import SMALL_CLAIM, RecordingModel, claims_triage_content
+from tests.bundles.language.test_execution import SMALL_CLAIM, RecordingModel, claims_triage_content
 
 # What a successful escape would print: a class, a module's globals, a subclass list.
 LEAK_MARKERS = ("<class", "__builtins__", "<module", "<function", "os.", "subprocess", "Popen")
