@@ -14,13 +14,15 @@ from typing import Any
 
 from jinja2 import Environment, Template, TemplateSyntaxError
 
+from bundles.language.archive import YAML_SUFFIXES
 from bundles.language.digest import bundle_digest
+from bundles.language.documents import MANIFEST_FILE
 from bundles.language.errors import BundleCompileError
 from bundles.language.fields import NOT_A_MAPPING, Entity, compile_entity
 from bundles.language.templating import template_environment
 from policies import Policy, PolicyError, compile_policy
 
-MANIFEST_PATH = "bundle.yaml"
+MANIFEST_PATH = MANIFEST_FILE
 # Text without any of these renders to itself (no line statements are configured).
 JINJA_MARKERS = ("{{", "{%", "{#")
 BUNDLE_CACHE_SIZE = 64
@@ -171,7 +173,7 @@ def bundle_files(content: Mapping[str, Any], folder: str) -> list[str]:
     return sorted(
         path
         for path in content
-        if path.startswith(folder) and path.endswith((".yaml", ".yml")) and "/" not in path[len(folder) :]
+        if path.startswith(folder) and path.endswith(YAML_SUFFIXES) and "/" not in path[len(folder) :]
     )
 
 

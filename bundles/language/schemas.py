@@ -42,6 +42,9 @@ RELATION_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SEMVER_PATTERN = SEMVER.pattern
 
 
+# What a suite case's `expect` may assert, in the order it is documented.
+ASSERTIONS = ("status", "denied_by", "output", "redacted", "cel")
+
 _DESCRIPTION = {"type": "string", "maxLength": 4000}
 _NAME_LIST = {"type": "array", "items": {"type": "string"}}
 
@@ -229,17 +232,14 @@ def _suite_schema() -> dict[str, Any]:
         "minItems": 1,
         "items": {"type": "string", "minLength": 1},
     }
-    expect = _closed(
-        {
-            "status": {"enum": list(STATUSES)},
-            "denied_by": {"type": "string"},
-            "output": {"type": "object"},
-            "redacted": _NAME_LIST,
-            "cel": expressions,
-        },
-        [],
-        minProperties=1,
-    )
+    assertions = {
+        "status": {"enum": list(STATUSES)},
+        "denied_by": {"type": "string"},
+        "output": {"type": "object"},
+        "redacted": _NAME_LIST,
+        "cel": expressions,
+    }
+    expect = _closed({key: assertions[key] for key in ASSERTIONS}, [], minProperties=1)
     case = _closed(
         {
             "name": {"type": "string", "pattern": SLUG_PATTERN},

@@ -17,11 +17,13 @@ from bundles.language.compiler import CompiledBundle, UnknownPipelineError
 from bundles.language.decisions import Decision
 from bundles.language.execution import execute
 from bundles.language.models import NO_MODEL_OUTPUT, ReplayModel
+from bundles.language.schemas import ASSERTIONS
 from policies import PolicyEvaluationError, PolicySyntaxError, compile_expression
 
 DEFAULT_PASS_RATE = 1.0
 DEFAULT_POLICY_COVERAGE = 0.0
-ASSERTIONS = ("status", "denied_by", "output", "redacted", "cel")
+# What an `expect.cel` assertion may read (the decision is exposed as its record).
+CEL_VARIABLES = ("input", "output", "decision")
 
 # Case failures (and NO_MODEL_OUTPUT, from the replay model).
 CASE_NOT_A_MAPPING = "case must be a mapping"
@@ -270,7 +272,8 @@ def check_expectations(expect: Any, input: Any, decision: Decision) -> list[str]
         failures.extend(missing_redactions(expect["redacted"], decision.redactions))
     if "cel" in expect:
         expressions = expect["cel"] if isinstance(expect["cel"], list) else [expect["cel"]]
-        variables = {"input": input, "output": decision.output, "decision": decision.to_dict()}
+        values = (input, decision.output, decision.to_dict())
+        variables = dict(zip(CEL_VARIABLES, values, strict=True))
         for expression in expressions:
             failure = cel_failure(expression, variables)
             if failure is not None:

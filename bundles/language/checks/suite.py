@@ -11,10 +11,12 @@ from typing import Any
 
 from bundles.language.checks.context import BundleCheck, Definition, mapping, sequence
 from bundles.language.checks.policy import check_cel
+from bundles.language.decisions import STATUS_ALLOWED, STATUS_INVALID_INPUT, STATUS_INVALID_OUTPUT
 from bundles.language.documents import ParsedFile, Parts
 from bundles.language.errors import SUITE_EXPECT_INVALID, SUITE_INPUT_INVALID, BundleCompileError
 from bundles.language.fields import validate_record
 from bundles.language.schemas import MANIFEST, SUITE
+from bundles.language.suites import CEL_VARIABLES
 
 MESSAGE_SUITE_INPUT = "{field} {reason} (input entity {entity})"
 MESSAGE_DENIED_BY_NOT_IN_PIPELINE = "'{policy}' is not a policy of pipeline '{pipeline}'"
@@ -25,9 +27,8 @@ MESSAGE_EXPECT_REDACTED = "'{field}' is not a field of {entities}"
 MESSAGE_NEEDS_MODEL_OUTPUT = "a case expecting '{status}' reaches the model and needs a model_output"
 MESSAGE_INPUT_IS_VALID = "the case expects 'invalid_input' but its input is a valid {entity}"
 
-# Variables a suite's `expect.cel` assertion may read (the engine decision is exposed as `decision`).
-SUITE_CEL_VARIABLES = frozenset({"input", "output", "decision"})
-STATUSES_NEEDING_MODEL = frozenset({"allowed", "invalid_output"})
+SUITE_CEL_VARIABLES = frozenset(CEL_VARIABLES)
+STATUSES_NEEDING_MODEL = frozenset({STATUS_ALLOWED, STATUS_INVALID_OUTPUT})
 
 
 def check_suites(bundle: BundleCheck) -> None:
@@ -87,7 +88,7 @@ def check_case_input(
         problems = validate_record(entity.body, value)
     except BundleCompileError:
         return  # the entity itself is broken, and reported against its own file
-    if status == "invalid_input":
+    if status == STATUS_INVALID_INPUT:
         if not problems:
             message = MESSAGE_INPUT_IS_VALID.format(entity=entity.name)
             bundle.report(SUITE_EXPECT_INVALID, parsed, (*parts, "expect", "status"), message)
