@@ -57,7 +57,6 @@ UNKNOWN_FIELD_KEYS = "field {field!r} has unknown keys: {keys}"
 BAD_CONSTRAINT = "field {field!r}: `{constraint}` must be {expected}"
 CONSTRAINT_NOT_APPLICABLE = "field {field!r}: `{constraint}` does not apply to type {type}"
 BAD_CONSTRAINT_VALUE = "field {field!r} has an invalid {constraint}: {reason}"
-BAD_PATTERN = "field {field!r} has an invalid pattern: {reason}"
 
 
 class InvalidConstraint(ValueError):
