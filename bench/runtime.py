@@ -199,7 +199,7 @@ def populate_bench_tenant(tenant, slug: str, dev_model_port: int) -> str:
     """Fill the bench tenant; return the full runtime key."""
     from django.db import connection, transaction
 
-    from bundles.archive import read_directory
+    from bundles.language.archive import read_directory
     from bundles.services import bundle_version_push
     from promotions.models import GateStatus
     from promotions.selectors import access_environment

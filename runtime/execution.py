@@ -35,7 +35,6 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,25 +46,27 @@ from django.db import IntegrityError, connection, transaction
 from audit.hashing import canonical_record, record_hash
 from audit.models import ActorKind
 from audit.services import record
-from bundles.engine import (
-    MODEL_FAILED,
+from bundles.language.compiler import (
+    CompiledBundle,
+    Pipeline,
+    UnknownPipelineError,
+    clear_bundle_cache,
+    compiled,
+)
+from bundles.language.decisions import (
     STATUS_ALLOWED,
     STATUS_DENIED,
     STATUS_ERROR,
     STATUS_INVALID_INPUT,
     STATUS_INVALID_OUTPUT,
-    CompiledBundle,
     Decision,
-    ModelError,
-    ModelRequest,
-    ModelResponse,
-    Pipeline,
-    UnknownPipelineError,
-    bundle_digest,
-    compile_bundle,
+    ErrorKind,
     content_hash,
+    model_failure,
 )
-from bundles.engine import execute as engine_execute
+from bundles.language.digest import bundle_digest
+from bundles.language.execution import execute as engine_execute
+from bundles.language.models import ModelError, ModelRequest, ModelResponse, RecordingModel, ReplayModel
 from runtime import metrics
 from runtime.caches import TTLCache
 from runtime.conf import api_key_variable_allowed, cache_seconds
@@ -111,9 +112,7 @@ VERIFY_FIELDS = frozenset({"input", "model_output"})
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_PATTERN = re.compile(rf"\A[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}\Z")
 HIDDEN_CLASSIFICATIONS = frozenset({"pii", "secret"})
-COMPILED_CACHE_SIZE = 64
 PROVIDER_CACHE_SIZE = 256
-MODEL_FAILED_PREFIX = MODEL_FAILED.split("{", 1)[0]
 VERSION_TARGET = "bundles.bundleversion"
 NO_REPLAY_OUTPUT = "replay: no model output was given or retained"
 MODEL_OUTPUT_REQUIRED = (
@@ -200,8 +199,6 @@ class ExecutionResult:
 _keys: TTLCache[KeyGrant | None] = TTLCache(cache_seconds)
 _releases: TTLCache[Release | None] = TTLCache(cache_seconds)
 _endpoints: TTLCache[EndpointConfig | None] = TTLCache(cache_seconds)
-_compiled: OrderedDict[str, CompiledBundle] = OrderedDict()
-_compiled_lock = threading.Lock()
 _providers: dict[tuple[EndpointConfig, str | None], OpenAICompatibleProvider] = {}
 _providers_lock = threading.Lock()
 
@@ -210,8 +207,7 @@ def clear_caches() -> None:
     """Forget every cached key, release, endpoint and compiled bundle of this process."""
     for cache in (_keys, _releases, _endpoints):
         cache.clear()
-    with _compiled_lock:
-        _compiled.clear()
+    clear_bundle_cache()
 
 
 def schema() -> str:
@@ -269,11 +265,11 @@ def json_value(value: Any) -> Any:
 
 def compiled_version(digest: str) -> CompiledBundle:
     """Return the compiled bundle of a released `digest`; raise VersionNotReleased if it never was."""
-    with _compiled_lock:
-        compiled = _compiled.get(digest)
-        if compiled is not None:
-            _compiled.move_to_end(digest)
-            return compiled
+    return compiled(digest, lambda: released_content(digest))
+
+
+def released_content(digest: str) -> dict[str, Any]:
+    """Return the stored content of a released `digest`, checked against it."""
     with connection.cursor() as cursor:
         cursor.execute(CONTENT_SQL, [digest])
         row = cursor.fetchone()
@@ -283,12 +279,7 @@ def compiled_version(digest: str) -> CompiledBundle:
     actual = bundle_digest(content)
     if actual != digest:  # immutable rows make this impossible short of tampering: refuse to run it
         raise RuntimeError(f"stored content of {digest} hashes to {actual}")
-    compiled = compile_bundle(content, digest)
-    with _compiled_lock:
-        _compiled[digest] = compiled
-        while len(_compiled) > COMPILED_CACHE_SIZE:
-            _compiled.popitem(last=False)
-    return compiled
+    return content
 
 
 def pipeline_of(compiled: CompiledBundle, name: str) -> Pipeline:
@@ -299,12 +290,6 @@ def pipeline_of(compiled: CompiledBundle, name: str) -> Pipeline:
         raise UnknownPipeline(
             UNKNOWN_PIPELINE.format(bundle=compiled.name, version=compiled.version, pipeline=name)
         ) from None
-
-
-def stores_payload(compiled: CompiledBundle, pipeline: str) -> bool:
-    """Return whether the manifest opts `pipeline` in to keeping its redacted payload."""
-    specs = compiled.content.get("bundle.yaml", {}).get("pipelines") or []
-    return any(spec.get("name") == pipeline and spec.get("store_payload") is True for spec in specs)
 
 
 # --- models ------------------------------------------------------------------------------------------------
@@ -318,33 +303,6 @@ class UnavailableModel:
 
     def __call__(self, request: ModelRequest) -> ModelResponse:
         raise ModelError(self.reason)
-
-
-class RecordingModel:
-    """Wrap a model and keep its raw answer (for pipelines that store their payload)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.text: str | None = None
-
-    def __call__(self, request: ModelRequest) -> ModelResponse:
-        response = self.model(request)
-        self.text = response.text
-        return response
-
-
-class ReplayModel:
-    """Answer a recorded model output with its recorded usage, or fail the way the recorded call failed."""
-
-    def __init__(self, text: str | None, usage: dict[str, Any], failure: str | None):
-        self.text = text
-        self.usage = usage or {}
-        self.failure = failure
-
-    def __call__(self, request: ModelRequest) -> ModelResponse:
-        if self.text is None:
-            raise ModelError(self.failure or NO_REPLAY_OUTPUT)
-        return ModelResponse(self.text, self.usage.get("prompt_tokens"), self.usage.get("completion_tokens"))
 
 
 def model_for(endpoint_name: Any):
@@ -480,7 +438,7 @@ def execute_and_record(
     release = live_release(bundle, grant.environment_id)
     compiled = compiled_version(release.digest)
     pipeline = pipeline_of(compiled, pipeline_name)
-    keep_payload = stores_payload(compiled, pipeline_name)
+    keep_payload = pipeline.store_payload
     model = model_for(pipeline.model.get("endpoint"))
     recording = RecordingModel(model) if keep_payload else None
     caller = {"key": grant.name, "environment": release.environment}
@@ -534,30 +492,13 @@ def decision_data(
     latency_ms: float,
 ) -> dict[str, Any]:
     """Return the data of a decision record: identities, outcome, policy results and hashes, no payload."""
-    data = {
-        "bundle": release.bundle,
-        "version": release.version,
-        "digest": release.digest,
-        "pipeline": decision.pipeline,
-        "environment": release.environment,
-        "status": decision.status,
-        "denied_by": decision.denied_by,
-        "reason": decision.reason,
-        "policies": decision.policies,
-        "redactions": decision.redactions,
-        "errors": decision.errors,
-        "hashes": decision.hashes,
-        "decision_hash": decision.decision_hash,
-        "usage": decision.usage,
-        "model": decision.model,
-        "caller": caller,
-        "latency_ms": round(latency_ms, 3),
-    }
-    if idempotency_key is not None:  # what a retry is compared with and answered from
-        data["idempotency_key"] = idempotency_key
-        data["request_hash"] = request_hash
-        data["output"] = decision.output
-    return data
+    return decision.as_record(
+        environment=release.environment,
+        caller=caller,
+        latency_ms=latency_ms,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
 
 
 def redacted_input(value: Any, decision: Decision, pipeline: Pipeline) -> Any:
@@ -576,7 +517,7 @@ def status_code(data: dict[str, Any]) -> int:
     """Return the HTTP status of a decision: 200 decided, 400 invalid input, 502 model, 500 bundle."""
     status = data["status"]
     if status == STATUS_ERROR:
-        return 502 if (data.get("reason") or "").startswith(MODEL_FAILED_PREFIX) else 500
+        return 502 if ErrorKind.of_reason(data.get("reason")) is ErrorKind.MODEL_FAILED else 500
     return STATUS_CODES[status]
 
 
@@ -749,12 +690,11 @@ def replay_model(data: dict[str, Any], model_output: str | None) -> ReplayModel:
     """Return the replay model for a recorded decision; raise InvalidRequest when its answer is needed."""
     retained = (data.get("payload") or {}).get("model_output")
     text = model_output if model_output is not None else retained
-    reason = data.get("reason") or ""
-    failure = reason[len(MODEL_FAILED_PREFIX) :] if reason.startswith(MODEL_FAILED_PREFIX) else None
+    failure = model_failure(data.get("reason"))
     model_answered = (data.get("hashes") or {}).get("output") is not None
     if text is None and model_answered:
         raise InvalidRequest(details=[detail("model_output", "required", MODEL_OUTPUT_REQUIRED)])
-    return ReplayModel(text, data.get("usage") or {}, failure)
+    return ReplayModel(text, data.get("usage") or {}, failure or NO_REPLAY_OUTPUT)
 
 
 def compared_fields(data: dict[str, Any], decision: Decision) -> list[tuple[str, Any, Any]]:

@@ -22,7 +22,8 @@ from django.db import Error as DatabaseFailure
 from django.http import HttpRequest, HttpResponse
 
 from audit.services import record
-from bundles.engine import ModelError, ModelRequest, content_hash
+from bundles.language.decisions import content_hash
+from bundles.language.models import ModelError, ModelRequest
 from core.errors import DomainError
 from runtime import execution, metrics
 from runtime.conf import runtime_setting
