@@ -18,7 +18,8 @@ from psycopg import sql
 
 from audit.actions import AuditAction
 from audit.services import record
-from bundles.engine import ModelError, ModelRequest, content_hash
+from bundles.language.decisions import content_hash
+from bundles.language.models import ModelError, ModelRequest
 from runtime import service_urls
 from runtime.door import json_object, json_response, request_body, require_tenant, service_endpoint
 from runtime.endpoint_models import model_for

@@ -21,15 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bundles.engine import (  # noqa: E402  (the repository root is put on the path above)
-    STATUS_ALLOWED,
-    CompiledBundle,
-    ModelRequest,
-    ModelResponse,
-    bundle_digest,
-    compile_bundle,
-    execute,
-)
+# The repository root is put on the path above.
+from bundles.language.compiler import CompiledBundle, compile_bundle  # noqa: E402
+from bundles.language.decisions import STATUS_ALLOWED  # noqa: E402
+from bundles.language.digest import bundle_digest  # noqa: E402
+from bundles.language.execution import execute  # noqa: E402
+from bundles.language.models import ModelRequest, ModelResponse  # noqa: E402
 
 DEFAULT_BUNDLE = ROOT / "examples" / "claims-triage"
 DEFAULT_PIPELINE = "triage"

@@ -201,7 +201,7 @@ def populate_bench_tenant(tenant, slug: str, dev_model_port: int) -> str:
     from django.db import connection, transaction
 
     from bench.bare_runtime import admit_bare_records
-    from bundles.archive import read_directory
+    from bundles.language.archive import read_directory
     from bundles.services import bundle_version_push
     from promotions.models import GateStatus
     from promotions.selectors import access_environment

@@ -6,11 +6,12 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bundles.archive import MAX_ARCHIVE_BYTES, BundleArchiveError, read_archive
 from bundles.diff import diff_versions
 from bundles.exceptions import ARCHIVE_INVALID, ArchiveInvalid
 from bundles.extensions import bundle_facts, version_facts
-from bundles.schemas import all_schemas
+from bundles.language.archive import MAX_ARCHIVE_BYTES, BundleArchiveError, read_archive
+from bundles.language.documents import DIRECTORY_KINDS, ROOT_FILE_KINDS
+from bundles.language.schemas import all_schemas
 from bundles.selectors import (
     access_bundle,
     access_version,
@@ -22,7 +23,6 @@ from bundles.selectors import (
     versions_of,
 )
 from bundles.services import bundle_push_grant, bundle_version_push
-from bundles.validation import DIRECTORY_KINDS, ROOT_FILE_KINDS
 from core.api import ApiPagination, field_error, paginated, username_of
 from core.errors import ValidationFailed
 from core.text import printable, unstorable

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from bundles.archive import BundleArchiveError, read_directory
+from bundles.language.archive import BundleArchiveError, read_directory
 from bundles.services import bundle_version_push
 from core.errors import DomainError
 

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from bundles.validation import MANIFEST_FILE, ONTOLOGY_FILE
+from bundles.language.documents import MANIFEST_FILE, ONTOLOGY_FILE
 
 ADDED = "added"
 REMOVED = "removed"

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from bundles.archive import MAX_ARCHIVE_BYTES
+from bundles.language.archive import MAX_ARCHIVE_BYTES
 
 ARCHIVE_TOO_LARGE = "The archive is larger than {limit} bytes."
 PATH_REQUIRED = "Give the new file a path, e.g. policies/new-rule.yaml."

@@ -16,8 +16,8 @@ from bundles.exceptions import (
     MemberNotFound,
     VersionNotFound,
 )
+from bundles.language.versioning import precedence_key
 from bundles.models import Bundle, BundleVersion, Draft
-from bundles.versioning import precedence_key
 from tenancy.selectors import current_tenant, membership_of
 
 PUSH_CODENAME = "push_version"

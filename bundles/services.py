@@ -7,7 +7,6 @@ from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
 
 from audit.services import record
 from bundles.actions import BundleAction
-from bundles.digest import bundle_digest
 from bundles.exceptions import (
     BUNDLE_INVALID,
     CREATE_NOT_ALLOWED,
@@ -31,10 +30,11 @@ from bundles.exceptions import (
     VersionConflict,
     VersionNotGreater,
 )
+from bundles.language.checks import validate_files
+from bundles.language.digest import bundle_digest
+from bundles.language.versioning import precedence_key
 from bundles.models import Bundle, BundleVersion, Draft
 from bundles.selectors import latest_version
-from bundles.validation import validate_files
-from bundles.versioning import precedence_key
 from tenancy.roles import Capability
 from tenancy.selectors import (
     current_tenant,

@@ -7,11 +7,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bundles.archive import BundleArchiveError, read_archive
 from bundles.diff import diff_line_classes, diff_versions, summary_sentences
 from bundles.exceptions import DRAFT_PUBLISHED
 from bundles.extensions import bundle_facts, bundle_panels, version_facts, version_panels
 from bundles.forms import GRANT, DiffForm, DraftForm, PushGrantForm, UploadForm
+from bundles.language.archive import BundleArchiveError, read_archive
+from bundles.language.checks import validate_files
 from bundles.selectors import (
     access_bundle,
     access_draft,
@@ -32,7 +33,6 @@ from bundles.services import (
     draft_publish,
     draft_save,
 )
-from bundles.validation import validate_files
 from core.errors import DomainError
 from tenancy.console import console_page
 from tenancy.roles import Capability

@@ -482,11 +482,12 @@ def command_push(args: argparse.Namespace, out: Output) -> int:
 def local_tooling() -> SimpleNamespace:
     """Return the repository's pure-Python bundle functions `contractor test` needs; UsageError if missing."""
     try:
-        from bundles.archive import BundleArchiveError, read_directory
-        from bundles.digest import bundle_digest
-        from bundles.engine import BundleCompileError, compile_bundle
-        from bundles.suites import format_report, run_suites
-        from bundles.validation import validate_files
+        from bundles.language.archive import BundleArchiveError, read_directory
+        from bundles.language.checks import validate_files
+        from bundles.language.compiler import compile_bundle
+        from bundles.language.digest import bundle_digest
+        from bundles.language.errors import BundleCompileError
+        from bundles.language.suites import format_report, run_suites
     except ImportError as error:
         raise UsageError(TOOLING_MISSING_MESSAGE.format(reason=error)) from None
     return SimpleNamespace(

@@ -5,8 +5,6 @@ Imports no other project app (and no Django), so it runs anywhere the engine run
 
 from policies.cel import ALLOWED_VARIABLES, CompiledExpression, compile_expression
 from policies.evaluation import (
-    EFFECTS,
-    STAGES,
     EvaluationContext,
     Policy,
     PolicyResult,
@@ -15,6 +13,7 @@ from policies.evaluation import (
 )
 from policies.exceptions import PolicyDefinitionError, PolicyError, PolicyEvaluationError, PolicySyntaxError
 from policies.redaction import fields_to_redact, redact
+from policies.rules import EFFECTS, STAGES
 
 __all__ = [
     "ALLOWED_VARIABLES",

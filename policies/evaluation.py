@@ -11,21 +11,14 @@ import cel
 from policies.cel import ALLOWED_VARIABLES, CompiledExpression, compile_expression
 from policies.exceptions import PolicyDefinitionError, PolicyEvaluationError
 from policies.redaction import fields_to_redact
-
-STAGES = ("pre", "post")
-EFFECTS = ("deny", "redact", "warn")
-# The variable each stage's redactions apply to.
-STAGE_TARGETS = {"pre": "input", "post": "output"}
-POLICY_KEYS = frozenset(
-    {"name", "description", "stage", "effect", "when", "message", "fields", "classifications"}
-)
+from policies.rules import EFFECTS, POLICY_KEYS, REDACT, STAGE_TARGETS, STAGES, stage_variables
 
 # Definition errors.
 NOT_A_MAPPING = "a policy must be a mapping, got {type_name}"
 MISSING_NAME = "a policy needs a non-empty string `name`"
 UNKNOWN_KEYS = "unknown keys: {keys}"
-UNKNOWN_STAGE = "stage must be one of pre, post; got {stage!r}"
-UNKNOWN_EFFECT = "effect must be one of deny, redact, warn; got {effect!r}"
+UNKNOWN_STAGE = "stage must be one of " + ", ".join(STAGES) + "; got {stage!r}"
+UNKNOWN_EFFECT = "effect must be one of " + ", ".join(EFFECTS) + "; got {effect!r}"
 MISSING_WHEN = "effect {effect} needs a `when` expression"
 NOT_A_STRING_LIST = "`{key}` must be a list of strings"
 NOTHING_TO_REDACT = "effect redact needs `fields` or `classifications`"
@@ -146,7 +139,7 @@ class Policy:
                 return self.failed(WHEN_NOT_BOOL.format(type_name=cel_type_name(holds)))
             if not holds:
                 return PolicyResult(self.name, self.stage, self.effect, False)
-        if self.effect != "redact":
+        if self.effect != REDACT:
             return PolicyResult(self.name, self.stage, self.effect, True, self.message)
         return self.redaction(context, field_classifications)
 
@@ -191,9 +184,9 @@ def compile_policy(spec: Mapping[str, Any]) -> Policy:
         raise PolicyDefinitionError(UNKNOWN_EFFECT.format(effect=effect))
     when = compile_condition(spec.get("when"), stage, effect)
     fields, classifications = string_list(spec, "fields"), string_list(spec, "classifications")
-    if effect == "redact" and not (fields or classifications):
+    if effect == REDACT and not (fields or classifications):
         raise PolicyDefinitionError(NOTHING_TO_REDACT)
-    if effect != "redact" and (fields or classifications):
+    if effect != REDACT and (fields or classifications):
         raise PolicyDefinitionError(REDACT_KEYS_WITHOUT_REDACT)
     message = spec.get("message") or DEFAULT_MESSAGES[effect].format(name=name)
     if not isinstance(message, str):
@@ -204,7 +197,7 @@ def compile_policy(spec: Mapping[str, Any]) -> Policy:
 def compile_condition(source: Any, stage: str, effect: str) -> CompiledExpression | None:
     """Return the compiled `when` of a policy, checking the variables it may read at its stage."""
     if source is None:
-        if effect != "redact":
+        if effect != REDACT:
             raise PolicyDefinitionError(MISSING_WHEN.format(effect=effect))
         return None
     expression = compile_expression(source)
@@ -217,7 +210,7 @@ def check_variables(variables: Iterable[str], stage: str) -> None:
     for name in sorted(variables):
         if name not in ALLOWED_VARIABLES:
             raise PolicyDefinitionError(UNKNOWN_VARIABLE.format(name=name))
-        if name == "output" and stage == "pre":
+        if name not in stage_variables(stage):
             raise PolicyDefinitionError(OUTPUT_IN_PRE)
 
 

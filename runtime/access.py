@@ -4,14 +4,13 @@ Everything here reads through the runtime role's grants (DESIGN §7): `runtime_r
 released-versions view `runtime_released_version` (promotions states it) and the decisions view
 `runtime_decision`. Keys and release pointers are cached per process for at most RUNTIME_CACHE_SECONDS
 (≤ 1 s), so that a revocation, a promotion or a rollback reaches every worker within that time. Compiled
-bundles are cached by digest (content addressed, so they never go stale).
+bundles come from the language's one cache by digest (content addressed, so they never go stale): on a hit,
+no database read at all.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,14 @@ from django.db import connection
 
 from audit.hashing import canonical_record, record_hash
 from audit.models import ActorKind
-from bundles.engine import CompiledBundle, Pipeline, UnknownPipelineError, bundle_digest, compile_bundle
+from bundles.language.compiler import (
+    CompiledBundle,
+    Pipeline,
+    UnknownPipelineError,
+    clear_bundle_cache,
+    compiled,
+)
+from bundles.language.digest import bundle_digest
 from runtime.caches import TTLCache
 from runtime.conf import cache_seconds
 from runtime.exceptions import (
@@ -38,8 +44,6 @@ from runtime.exceptions import (
 from runtime.grants import DECISION_ACTION
 from runtime.keys import bearer_key, secret_matches
 from runtime.models import RuntimeKey
-
-COMPILED_CACHE_SIZE = 64
 
 RELEASE_SQL = (
     "SELECT bundle, environment, version, digest, version_id FROM runtime_released_version "
@@ -96,16 +100,13 @@ class Target:
 
 _keys: TTLCache[KeyGrant | None] = TTLCache(cache_seconds)
 _releases: TTLCache[Release | None] = TTLCache(cache_seconds)
-_compiled: OrderedDict[str, CompiledBundle] = OrderedDict()
-_compiled_lock = threading.Lock()
 
 
 def clear_caches() -> None:
     """Forget every cached key, release and compiled bundle of this process."""
     for cache in (_keys, _releases):
         cache.clear()
-    with _compiled_lock:
-        _compiled.clear()
+    clear_bundle_cache()
 
 
 def schema() -> str:
@@ -154,8 +155,8 @@ def access_target(grant: KeyGrant, bundle: str, pipeline: str) -> Target:
     if not grant.may_execute(bundle):
         raise BundleOutOfScope(BUNDLE_OUT_OF_SCOPE.format(bundle=bundle))
     release = live_release(bundle, grant.environment_id)
-    compiled = compiled_version(release.digest)
-    return Target(release, compiled, pipeline_of(compiled, pipeline))
+    bundle_version = compiled_version(release.digest)
+    return Target(release, bundle_version, pipeline_of(bundle_version, pipeline))
 
 
 def live_release(bundle: str, environment_id: int) -> Release:
@@ -178,11 +179,11 @@ def load_release(bundle: str, environment_id: int) -> Release | None:
 
 def compiled_version(digest: str) -> CompiledBundle:
     """Return the compiled bundle of a released `digest`; raise VersionNotReleased if it never was."""
-    with _compiled_lock:
-        compiled = _compiled.get(digest)
-        if compiled is not None:
-            _compiled.move_to_end(digest)
-            return compiled
+    return compiled(digest, lambda: released_content(digest))
+
+
+def released_content(digest: str) -> dict[str, Any]:
+    """Return the stored content of a released `digest`, checked against it."""
     with connection.cursor() as cursor:
         cursor.execute(CONTENT_SQL, [digest])
         row = cursor.fetchone()
@@ -192,21 +193,16 @@ def compiled_version(digest: str) -> CompiledBundle:
     actual = bundle_digest(content)
     if actual != digest:  # immutable rows make this impossible short of tampering: refuse to run it
         raise RuntimeError(f"stored content of {digest} hashes to {actual}")
-    compiled = compile_bundle(content, digest)
-    with _compiled_lock:
-        _compiled[digest] = compiled
-        while len(_compiled) > COMPILED_CACHE_SIZE:
-            _compiled.popitem(last=False)
-    return compiled
+    return content
 
 
-def pipeline_of(compiled: CompiledBundle, name: str) -> Pipeline:
+def pipeline_of(bundle: CompiledBundle, name: str) -> Pipeline:
     """Return the pipeline `name` of the compiled bundle; raise UnknownPipeline."""
     try:
-        return compiled.pipeline(name)
+        return bundle.pipeline(name)
     except UnknownPipelineError:
         raise UnknownPipeline(
-            UNKNOWN_PIPELINE.format(bundle=compiled.name, version=compiled.version, pipeline=name)
+            UNKNOWN_PIPELINE.format(bundle=bundle.name, version=bundle.version, pipeline=name)
         ) from None
 
 

@@ -34,7 +34,13 @@ from django.db import DataError, connection
 from django.db import Error as DatabaseFailure
 from django.http import HttpRequest, HttpResponse
 
-from bundles.engine import STATUS_ALLOWED, STATUS_DENIED, STATUS_INVALID_INPUT, STATUS_INVALID_OUTPUT
+from bundles.language.decisions import (
+    STATUS_ALLOWED,
+    STATUS_DENIED,
+    STATUS_INVALID_INPUT,
+    STATUS_INVALID_OUTPUT,
+    ErrorKind,
+)
 from core.api import field_error
 from core.errors import DomainError
 from core.text import unstorable
@@ -145,7 +151,7 @@ def decision_answer(recorded: RecordedExecution) -> tuple[int, dict[str, Any]]:
     elif status == STATUS_INVALID_OUTPUT:
         code, message = "invalid_model_output", INVALID_MODEL_OUTPUT.format(pipeline=data["pipeline"])
         http_status = 502
-    elif recorded.model_failed:
+    elif recorded.error_kind is ErrorKind.MODEL_FAILED:
         code, message, http_status = "model_failed", MODEL_FAILED.format(reason=data["reason"]), 502
     else:
         code, message, http_status = "execution_failed", data["reason"] or status, 500

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connection
 
-from bundles.engine import Model, ModelError, ModelRequest, ModelResponse
+from bundles.language.models import Model, ModelError, ModelRequest, ModelResponse
 from runtime.caches import TTLCache
 from runtime.conf import api_key_variable_allowed, cache_seconds
 from runtime.exceptions import (

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from bundles.engine import STATUSES
+from bundles.language.decisions import STATUSES
 
 ANY = ""
 

@@ -25,19 +25,12 @@ from django.db import Error as DatabaseFailure
 from django.db import IntegrityError, connection, transaction
 
 from audit.services import record
-from bundles.engine import (
-    MODEL_FAILED,
-    STATUS_ERROR,
-    CompiledBundle,
-    Decision,
-    ModelRequest,
-    ModelResponse,
-    Pipeline,
-    content_hash,
-)
-from bundles.engine import execute as engine_execute
+from bundles.language.compiler import Pipeline
+from bundles.language.decisions import Decision, ErrorKind, content_hash
+from bundles.language.execution import execute as engine_execute
+from bundles.language.models import RecordingModel
 from runtime import metrics
-from runtime.access import KeyGrant, Release, access_target, json_value, schema
+from runtime.access import KeyGrant, access_target, json_value, schema
 from runtime.actions import RuntimeAction
 from runtime.endpoint_models import model_for
 from runtime.exceptions import IDEMPOTENCY_KEY_REUSED, DecisionNotRecorded, IdempotencyKeyReused
@@ -46,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 VERSION_TARGET = "bundles.bundleversion"
 HIDDEN_CLASSIFICATIONS = frozenset({"pii", "secret"})
-MODEL_FAILED_PREFIX = MODEL_FAILED.split("{", 1)[0]
 IDEMPOTENT_DECISION_SQL = (
     "SELECT id, data FROM runtime_decision WHERE key_id = %s AND data ->> 'idempotency_key' = %s"
 )
@@ -68,35 +60,19 @@ class ExecutionRequest:
 
 @dataclass(frozen=True, slots=True)
 class RecordedExecution:
-    """A recorded decision: its record's id and data, the output to answer with, whether it is a replay."""
+    """A recorded decision: its record's id and data, the output to answer with, why it failed (status
+    `error` only), and whether it is a replay of an earlier request's decision."""
 
     decision_id: int
     data: dict[str, Any]
     output: Any
+    error_kind: ErrorKind | None = None
     replayed: bool = False
 
     @property
     def status(self) -> str:
         """Return the decision's status (allowed, denied, invalid_input, invalid_output, error)."""
         return self.data["status"]
-
-    @property
-    def model_failed(self) -> bool:
-        """Return whether the decision is an `error` because the model could not answer."""
-        return self.status == STATUS_ERROR and (self.data.get("reason") or "").startswith(MODEL_FAILED_PREFIX)
-
-
-class RecordingModel:
-    """Wrap a model and keep its raw answer (for pipelines that store their payload)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.text: str | None = None
-
-    def __call__(self, request: ModelRequest) -> ModelResponse:
-        response = self.model(request)
-        self.text = response.text
-        return response
 
 
 def execute_governed(
@@ -123,20 +99,19 @@ def execute_and_record(
 ) -> RecordedExecution:
     """Run the live version's pipeline, write its decision record, and return it (fail closed)."""
     target = access_target(grant, request.bundle, request.pipeline)
-    keep_payload = stores_payload(target.compiled, request.pipeline)
+    keep_payload = target.pipeline.store_payload
     model = model_for(target.pipeline.model.get("endpoint"))
     recording = RecordingModel(model) if keep_payload else None
     caller = {"key": grant.name, "environment": target.release.environment}
     decision = engine_execute(
         target.compiled, request.pipeline, request.input, recording or model, caller=caller
     )
-    data = decision_data(
-        decision,
-        release=target.release,
+    data = decision.as_record(
+        environment=target.release.environment,
         caller=caller,
-        request_hash=request_hash,
-        idempotency_key=request.idempotency_key,
         latency_ms=(time.perf_counter() - started) * 1000,
+        idempotency_key=request.idempotency_key,
+        request_hash=request_hash,
     )
     if keep_payload:
         data["output"] = decision.output
@@ -171,49 +146,7 @@ def execute_and_record(
         denied_by=decision.denied_by,
         seconds=time.perf_counter() - started,
     )
-    return RecordedExecution(entry.pk, data, decision.output)
-
-
-def stores_payload(compiled: CompiledBundle, pipeline: str) -> bool:
-    """Return whether the manifest opts `pipeline` in to keeping its redacted payload."""
-    specs = compiled.content.get("bundle.yaml", {}).get("pipelines") or []
-    return any(spec.get("name") == pipeline and spec.get("store_payload") is True for spec in specs)
-
-
-def decision_data(
-    decision: Decision,
-    *,
-    release: Release,
-    caller: dict[str, Any],
-    request_hash: str | None,
-    idempotency_key: str | None,
-    latency_ms: float,
-) -> dict[str, Any]:
-    """Return the data of a decision record: identities, outcome, policy results and hashes, no payload."""
-    data = {
-        "bundle": release.bundle,
-        "version": release.version,
-        "digest": release.digest,
-        "pipeline": decision.pipeline,
-        "environment": release.environment,
-        "status": decision.status,
-        "denied_by": decision.denied_by,
-        "reason": decision.reason,
-        "policies": decision.policies,
-        "redactions": decision.redactions,
-        "errors": decision.errors,
-        "hashes": decision.hashes,
-        "decision_hash": decision.decision_hash,
-        "usage": decision.usage,
-        "model": decision.model,
-        "caller": caller,
-        "latency_ms": round(latency_ms, 3),
-    }
-    if idempotency_key is not None:  # what a retry is compared with and answered from
-        data["idempotency_key"] = idempotency_key
-        data["request_hash"] = request_hash
-        data["output"] = decision.output
-    return data
+    return RecordedExecution(entry.pk, data, decision.output, decision.error_kind)
 
 
 def redacted_input(value: Any, decision: Decision, pipeline: Pipeline) -> Any:
@@ -262,4 +195,6 @@ def replay(
     """Return the first decision for an Idempotency-Key; raise IdempotencyKeyReused for another request."""
     if data.get("request_hash") != request_hash:
         raise IdempotencyKeyReused(IDEMPOTENCY_KEY_REUSED.format(key=idempotency_key))
-    return RecordedExecution(decision_id, data, data.get("output"), replayed=True)
+    # A record keeps the reason, not the kind: the language knows which reasons are which kind.
+    kind = ErrorKind.of_reason(data.get("reason"))
+    return RecordedExecution(decision_id, data, data.get("output"), kind, replayed=True)

@@ -1,9 +1,9 @@
 """Model providers: call an OpenAI-compatible chat-completions server as an engine model.
 
-A provider is the ``model`` callable of ``bundles.engine.execute``: it takes a ``ModelRequest`` and returns a
-``ModelResponse``, or raises a ``ModelError`` subclass naming the failure in a short reason ("timeout after
-5.0s", "HTTP 500 from provider", ...). Pure Python and httpx: no Django here, so the runtime, the benchmarks
-and the tests use it alike.
+A provider is the ``model`` callable of ``bundles.language.execution.execute``: it takes a ``ModelRequest``
+and returns a ``ModelResponse``, or raises a ``ModelError`` subclass naming the failure in a short reason
+("timeout after 5.0s", "HTTP 500 from provider", ...). Pure Python and httpx: no Django here, so the runtime,
+the benchmarks and the tests use it alike.
 
 Calls are never retried: a chat completion is a non-idempotent POST (it may be billed, and a second answer
 could differ). The API key is sent as ``Authorization: Bearer`` and never appears in a log, a ``repr`` or an
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bundles.engine import ModelError, ModelRequest, ModelResponse
+from bundles.language.models import ModelError, ModelRequest, ModelResponse
 
 USER_AGENT = "contractor-runtime"
 CHAT_COMPLETIONS_PATH = "chat/completions"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bundles.engine import Decision, ModelError, ModelRequest, ModelResponse
-from bundles.engine import execute as engine_execute
+from bundles.language.decisions import Decision, model_failure
+from bundles.language.execution import execute as engine_execute
+from bundles.language.models import ReplayModel
 from core.api import field_error
 from runtime.access import KeyGrant, access_decision, compiled_version
 from runtime.exceptions import InvalidRequest
-from runtime.governed import MODEL_FAILED_PREFIX
 
 NO_REPLAY_OUTPUT = "replay: no model output was given or retained"
 MODEL_OUTPUT_REQUIRED = (
@@ -59,20 +59,6 @@ class Verification:
         }
 
 
-class ReplayModel:
-    """Answer a recorded model output with its recorded usage, or fail the way the recorded call failed."""
-
-    def __init__(self, text: str | None, usage: dict[str, Any], failure: str | None):
-        self.text = text
-        self.usage = usage or {}
-        self.failure = failure
-
-    def __call__(self, request: ModelRequest) -> ModelResponse:
-        if self.text is None:
-            raise ModelError(self.failure or NO_REPLAY_OUTPUT)
-        return ModelResponse(self.text, self.usage.get("prompt_tokens"), self.usage.get("completion_tokens"))
-
-
 def verify_decision(
     *, grant: KeyGrant, decision_id: int, input: Any, model_output: str | None = None
 ) -> Verification:
@@ -99,12 +85,11 @@ def replay_model(data: dict[str, Any], model_output: str | None) -> ReplayModel:
     """Return the replay model for a recorded decision; raise InvalidRequest when its answer is needed."""
     retained = (data.get("payload") or {}).get("model_output")
     text = model_output if model_output is not None else retained
-    reason = data.get("reason") or ""
-    failure = reason[len(MODEL_FAILED_PREFIX) :] if reason.startswith(MODEL_FAILED_PREFIX) else None
+    failure = model_failure(data.get("reason"))  # what the model said when the recorded call failed
     model_answered = (data.get("hashes") or {}).get("output") is not None
     if text is None and model_answered:
         raise InvalidRequest(details=[field_error("model_output", "required", MODEL_OUTPUT_REQUIRED)])
-    return ReplayModel(text, data.get("usage") or {}, failure)
+    return ReplayModel(text, data.get("usage") or {}, failure or NO_REPLAY_OUTPUT)
 
 
 def compared_fields(data: dict[str, Any], decision: Decision) -> list[tuple[str, Any, Any]]:

@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
-from bundles.engine import compile_bundle
+from bundles.language.compiler import compile_bundle
+from bundles.language.suites import run_suites
 from bundles.models import BundleVersion
-from bundles.suites import run_suites
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.conf import promotion_setting
 from promotions.exceptions import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from bundles.archive import read_directory
+from bundles.language.archive import read_directory
 from bundles.services import bundle_version_push
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -5,7 +5,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Record
 from bundles.apis import NO_INPUT, ONE_INPUT
-from bundles.archive import MAX_ARCHIVE_BYTES
 from bundles.exceptions import (
     ARCHIVE_INVALID,
     BUNDLE_INVALID,
@@ -15,6 +14,7 @@ from bundles.exceptions import (
     VERSION_CONFLICT,
     VERSION_NOT_GREATER,
 )
+from bundles.language.archive import MAX_ARCHIVE_BYTES
 from bundles.models import Bundle, BundleVersion
 from tenancy.roles import Role
 from tests.bundles.bundle_factories import (
@@ -125,8 +125,8 @@ def test_pushing_json_files_creates_the_bundle_and_its_first_version(api, author
 def test_pushing_an_archive_stores_the_same_digest_as_the_json_push(api, in_tenant_a):
     response = push_archive(api, tar_gz(example_files()))
     assert response.status_code == 201
-    from bundles.digest import bundle_digest
-    from bundles.validation import validate_files
+    from bundles.language.checks import validate_files
+    from bundles.language.digest import bundle_digest
 
     assert response.json()["digest"] == bundle_digest(validate_files(example_files()).content)
     assert BundleVersion.objects.get(bundle__name=CLAIMS).files == example_files()
@@ -149,8 +149,8 @@ def test_the_same_version_with_other_content_is_409_version_conflict(api, in_ten
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "version_conflict"
-    from bundles.digest import bundle_digest
-    from bundles.validation import validate_files
+    from bundles.language.checks import validate_files
+    from bundles.language.digest import bundle_digest
 
     new_digest = bundle_digest(validate_files(changed).content)
     assert error["message"] == VERSION_CONFLICT.format(

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from bundles import extensions
 from bundles.exceptions import BUNDLE_NOT_FOUND, FILE_NOT_FOUND, VERSION_NOT_FOUND
 from bundles.extensions import FactCollision
-from bundles.schemas import KINDS
+from bundles.language.schemas import KINDS
 from tenancy.roles import Role
 from tests.bundles.bundle_factories import (
     CLAIMS,

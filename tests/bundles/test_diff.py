@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bundles.archive import read_directory
 from bundles.diff import ADDED, CHANGED, NO_FILE, REMOVED, diff_versions
-from bundles.validation import validate_files
+from bundles.language.archive import read_directory
+from bundles.language.checks import validate_files
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "claims-triage"
 

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bundles.language.decisions import ErrorKind
 from runtime import access, endpoint_models
 from runtime.access import KeyGrant, authenticate
 from runtime.exceptions import (
@@ -120,7 +121,7 @@ def test_invalid_input_is_a_recorded_decision_naming_each_problem(as_runtime):
 def test_a_model_failure_is_a_recorded_error_decision(as_runtime):
     grant = grant_of(as_runtime)
     recorded = execute_governed(grant=grant, request=ExecutionRequest("claims-lab", "failing", CLAIM))
-    assert (recorded.status, recorded.model_failed, recorded.output) == ("error", True, None)
+    assert (recorded.status, recorded.error_kind, recorded.output) == ("error", ErrorKind.MODEL_FAILED, None)
     assert access.access_decision(grant, recorded.decision_id).data["reason"] == recorded.data["reason"]
 
 
@@ -128,7 +129,7 @@ def test_an_endpoint_the_tenant_lacks_fails_the_model_call_and_is_recorded(as_ru
     recorded = execute_governed(
         grant=grant_of(as_runtime), request=ExecutionRequest("claims-lab", "elsewhere", CLAIM)
     )
-    assert (recorded.status, recorded.model_failed) == ("error", True)
+    assert (recorded.status, recorded.error_kind) == ("error", ErrorKind.MODEL_FAILED)
     assert "'nowhere' is not configured" in recorded.data["reason"]
 
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from audit.models import Record
 from audit.selectors import record_is_intact
-from bundles.engine import content_hash
+from bundles.language.decisions import content_hash
 from runtime.door import NUL_NAME
 from runtime.exceptions import (
     INVALID_INPUT,

@@ -11,9 +11,11 @@ from threading import Thread
 
 import pytest
 
-from bundles.archive import read_directory
-from bundles.engine import ModelError, ModelRequest, ModelResponse, compile_bundle, execute
-from bundles.validation import validate_files
+from bundles.language.archive import read_directory
+from bundles.language.checks import validate_files
+from bundles.language.compiler import compile_bundle
+from bundles.language.execution import execute
+from bundles.language.models import ModelError, ModelRequest, ModelResponse
 from devmodel.server import DevModelSettings, load_rules, serve_in_background
 from runtime.providers import (
     BAD_BASE_URL_MESSAGE,

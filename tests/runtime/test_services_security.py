@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
-from bundles.engine import ModelError, ModelRequest
+from bundles.language.models import ModelError, ModelRequest
 from runtime import endpoint_models
 from runtime.exceptions import API_KEY_ENV_NOT_ALLOWED, InvalidModelEndpoint
 from runtime.models import ModelEndpoint

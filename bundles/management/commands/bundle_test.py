@@ -11,11 +11,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bundles.archive import BundleArchiveError, read_directory
-from bundles.digest import bundle_digest
-from bundles.engine import BundleCompileError, compile_bundle
-from bundles.suites import format_report, run_suites
-from bundles.validation import validate_files
+from bundles.language.archive import BundleArchiveError, read_directory
+from bundles.language.checks import validate_files
+from bundles.language.compiler import compile_bundle
+from bundles.language.digest import bundle_digest
+from bundles.language.errors import BundleCompileError
+from bundles.language.suites import format_report, run_suites
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -1,7 +1,7 @@
 """JSON Schemas (draft 2020-12) of every bundle file kind, published at `GET /api/v1/bundle-schema/`.
 
 The schemas carry the shape of each file (DESIGN §5); cross-file references (entities, templates, policies,
-concepts), CEL and Jinja syntax are checked by `bundles.validation`. Every object is closed
+concepts), CEL and Jinja syntax are checked by `bundles.language.checks`. Every object is closed
 (`additionalProperties: false`) so a misspelt key is an error rather than silently ignored.
 """
 
@@ -10,7 +10,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bundles.versioning import SEMVER
+from bundles.language.decisions import STATUSES
+from bundles.language.fields import CLASSIFICATIONS, CONSTRAINTS, FIELD_TYPES, ITEM_TYPES, ITEMS
+from bundles.language.versioning import SEMVER
+from policies.rules import (
+    CONDITIONAL_EFFECTS,
+    EFFECTS,
+    POLICY_KEYS,
+    REDACT,
+    REDACT_TARGETS,
+    REQUIRED_KEYS,
+    STAGES,
+)
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = "https://contractor.invalid/schemas/bundle/v1/"
@@ -30,12 +41,9 @@ FIELD_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 RELATION_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 SEMVER_PATTERN = SEMVER.pattern
 
-FIELD_TYPES = ("string", "number", "integer", "boolean", "array")
-ITEM_TYPES = ("string", "number", "integer", "boolean")
-CLASSIFICATIONS = ("pii", "secret", "public")
-STAGES = ("pre", "post")
-EFFECTS = ("deny", "redact", "warn")
-DECISION_STATUSES = ("allowed", "denied", "invalid_input", "invalid_output", "error")
+
+# What a suite case's `expect` may assert, in the order it is documented.
+ASSERTIONS = ("status", "denied_by", "output", "redacted", "cel")
 
 _DESCRIPTION = {"type": "string", "maxLength": 4000}
 _NAME_LIST = {"type": "array", "items": {"type": "string"}}
@@ -63,15 +71,8 @@ def _document(kind: str, title: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _constraints() -> dict[str, Any]:
-    """Return the value constraints shared by entity fields and array items."""
-    return {
-        "enum": {"type": "array", "minItems": 1},
-        "pattern": {"type": "string", "minLength": 1},
-        "minimum": {"type": "number"},
-        "maximum": {"type": "number"},
-        "minLength": {"type": "integer", "minimum": 0},
-        "maxLength": {"type": "integer", "minimum": 0},
-    }
+    """Return the value constraints shared by entity fields and array items (from the field model)."""
+    return {constraint.key: copy.deepcopy(constraint.schema) for constraint in CONSTRAINTS}
 
 
 def _manifest_schema() -> dict[str, Any]:
@@ -146,7 +147,7 @@ def _entity_schema() -> dict[str, Any]:
             "description": _DESCRIPTION,
             "required": {"type": "boolean"},
             "classification": {"enum": list(CLASSIFICATIONS)},
-            "items": {"$ref": "#/$defs/item"},
+            ITEMS: {"$ref": "#/$defs/item"},
             **_constraints(),
         },
         ["type"],
@@ -154,8 +155,8 @@ def _entity_schema() -> dict[str, Any]:
         allOf=[
             {
                 "if": {"properties": {"type": {"const": "array"}}, "required": ["type"]},
-                "then": {"required": ["items"]},
-                "else": _forbidden("items"),
+                "then": {"required": [ITEMS]},
+                "else": _forbidden(ITEMS),
             }
         ],
     )
@@ -179,28 +180,29 @@ def _entity_schema() -> dict[str, Any]:
 
 def _policy_schema() -> dict[str, Any]:
     """Return the schema of policies/*.yaml."""
+    properties = {
+        "name": {"type": "string", "pattern": SLUG_PATTERN},
+        "description": _DESCRIPTION,
+        "stage": {"enum": list(STAGES)},
+        "effect": {"enum": list(EFFECTS)},
+        "when": {"type": "string", "minLength": 1},
+        "message": {"type": "string"},
+        "fields": {**_NAME_LIST, "minItems": 1},
+        "classifications": {"type": "array", "minItems": 1, "items": {"enum": list(CLASSIFICATIONS)}},
+    }
     policy = _closed(
-        {
-            "name": {"type": "string", "pattern": SLUG_PATTERN},
-            "description": _DESCRIPTION,
-            "stage": {"enum": list(STAGES)},
-            "effect": {"enum": list(EFFECTS)},
-            "when": {"type": "string", "minLength": 1},
-            "message": {"type": "string"},
-            "fields": {**_NAME_LIST, "minItems": 1},
-            "classifications": {"type": "array", "minItems": 1, "items": {"enum": list(CLASSIFICATIONS)}},
-        },
-        ["name", "stage", "effect"],
+        {key: properties[key] for key in POLICY_KEYS},
+        list(REQUIRED_KEYS),
         allOf=[
             {
                 # deny and warn fire on a condition and remove nothing.
-                "if": {"properties": {"effect": {"enum": ["deny", "warn"]}}, "required": ["effect"]},
-                "then": {"required": ["when"], **_forbidden("fields", "classifications")},
+                "if": {"properties": {"effect": {"enum": list(CONDITIONAL_EFFECTS)}}, "required": ["effect"]},
+                "then": {"required": ["when"], **_forbidden(*REDACT_TARGETS)},
             },
             {
                 # redact removes fields named directly or by classification (optionally only `when`).
-                "if": {"properties": {"effect": {"const": "redact"}}, "required": ["effect"]},
-                "then": {"anyOf": [{"required": ["fields"]}, {"required": ["classifications"]}]},
+                "if": {"properties": {"effect": {"const": REDACT}}, "required": ["effect"]},
+                "then": {"anyOf": [{"required": [key]} for key in REDACT_TARGETS]},
             },
         ],
     )
@@ -230,17 +232,14 @@ def _suite_schema() -> dict[str, Any]:
         "minItems": 1,
         "items": {"type": "string", "minLength": 1},
     }
-    expect = _closed(
-        {
-            "status": {"enum": list(DECISION_STATUSES)},
-            "denied_by": {"type": "string"},
-            "output": {"type": "object"},
-            "redacted": _NAME_LIST,
-            "cel": expressions,
-        },
-        [],
-        minProperties=1,
-    )
+    assertions = {
+        "status": {"enum": list(STATUSES)},
+        "denied_by": {"type": "string"},
+        "output": {"type": "object"},
+        "redacted": _NAME_LIST,
+        "cel": expressions,
+    }
+    expect = _closed({key: assertions[key] for key in ASSERTIONS}, [], minProperties=1)
     case = _closed(
         {
             "name": {"type": "string", "pattern": SLUG_PATTERN},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bundles.archive import (
+from bundles.language.archive import (
     ABSOLUTE_PATH,
     ARCHIVE_TOO_LARGE,
     BAD_ARCHIVE,
@@ -30,7 +30,7 @@ from bundles.archive import (
     read_directory,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "claims-triage"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "claims-triage"
 MANIFEST = "apiVersion: contractor/v1\nname: tiny\nversion: 1.0.0\n"
 
 

@@ -4,11 +4,11 @@ import hashlib
 import re
 from pathlib import Path
 
-from bundles.archive import read_directory
-from bundles.digest import DIGEST_PREFIX, bundle_digest, canonical_bytes
-from bundles.validation import validate_files
+from bundles.language.archive import read_directory
+from bundles.language.checks import validate_files
+from bundles.language.digest import DIGEST_PREFIX, bundle_digest, canonical_bytes
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "claims-triage"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "claims-triage"
 
 # The example's manifest and one policy rewritten: other key order, flow vs block style, quoting,
 # comments, 0.0 for 0 — the same meaning.

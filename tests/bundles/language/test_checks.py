@@ -6,18 +6,18 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from bundles import validation
-from bundles.archive import MAX_FILE_BYTES, BundleArchiveError, read_directory
-from bundles.schemas import KINDS, all_schemas
-from bundles.validation import (
+from bundles.language import errors as validation
+from bundles.language.archive import MAX_FILE_BYTES, BundleArchiveError, read_directory
+from bundles.language.checks import validate_files
+from bundles.language.checks.policy import MESSAGE_CEL_OUTPUT_IN_PRE
+from bundles.language.checks.suite import MESSAGE_INPUT_IS_VALID
+from bundles.language.documents import MESSAGE_YAML_ALIAS
+from bundles.language.errors import (
     ABSOLUTE_PATH,
     CEL_UNKNOWN_VARIABLE,
     DUPLICATE_NAME,
     FILE_TOO_LARGE,
     INVALID_VALUE,
-    MESSAGE_CEL_OUTPUT_IN_PRE,
-    MESSAGE_INPUT_IS_VALID,
-    MESSAGE_YAML_ALIAS,
     PATH_TRAVERSAL,
     SECRET_IN_BUNDLE,
     SUITE_EXPECT_INVALID,
@@ -28,13 +28,13 @@ from bundles.validation import (
     YAML_ALIAS,
     YAML_SYNTAX,
     BundleError,
-    validate_files,
 )
+from bundles.language.schemas import KINDS, all_schemas
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 CORPUS_CASES = sorted(path.name for path in CORPUS.iterdir() if path.is_dir())
-EXAMPLE = HERE.parents[1] / "examples" / "claims-triage"
+EXAMPLE = HERE.parents[2] / "examples" / "claims-triage"
 
 
 def example_files(**changes: str | None) -> dict[str, str]:

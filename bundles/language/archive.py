@@ -15,9 +15,22 @@ import posixpath
 import stat
 import tarfile
 import zlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+
+from bundles.language.errors import (
+    ABSOLUTE_PATH,
+    ARCHIVE_TOO_LARGE,
+    BAD_ARCHIVE,
+    FILE_TOO_LARGE,
+    LINK_NOT_ALLOWED,
+    NOT_UTF8,
+    PATH_TRAVERSAL,
+    SPECIAL_FILE,
+    TOO_MANY_FILES,
+    UNEXPECTED_FILE,
+    BundleArchiveError,
+    BundleError,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -36,17 +49,6 @@ JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"
 APPLEDOUBLE_PREFIX = "._"  # macOS tar adds these resource-fork companions next to every file
 KIND_DIRECTORIES = ("entities", "policies", "templates", "suites")
 
-BAD_ARCHIVE = "bad_archive"
-ARCHIVE_TOO_LARGE = "archive_too_large"
-TOO_MANY_FILES = "too_many_files"
-FILE_TOO_LARGE = "file_too_large"
-PATH_TRAVERSAL = "path_traversal"
-ABSOLUTE_PATH = "absolute_path"
-LINK_NOT_ALLOWED = "link_not_allowed"
-SPECIAL_FILE = "special_file"
-NOT_UTF8 = "not_utf8"
-UNEXPECTED_FILE = "unexpected_file"
-
 MESSAGE_BAD_ARCHIVE = "not a readable .tar.gz archive: {reason}"
 MESSAGE_ARCHIVE_TOO_LARGE = "the archive is larger than {limit} bytes"
 MESSAGE_BUNDLE_TOO_LARGE = "the bundle files add up to more than {limit} bytes"
@@ -59,30 +61,6 @@ MESSAGE_SPECIAL_FILE = "device files, FIFOs and sockets are not allowed"
 MESSAGE_NOT_UTF8 = "the file is not UTF-8 text (byte {position} is invalid)"
 MESSAGE_UNEXPECTED_FILE = "only YAML files (.yaml, .yml) and README.md belong in a bundle"
 MESSAGE_NOT_A_DIRECTORY = "not a directory"
-
-
-@dataclass(frozen=True)
-class BundleError:
-    """One precise problem in a bundle: a stable code, the file, a path inside it and a reason."""
-
-    code: str
-    file: str
-    path: str
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the error as a JSON-compatible dict."""
-        return asdict(self)
-
-
-class BundleArchiveError(ValueError):
-    """The bundle's files could not be read safely; `errors` lists every problem found."""
-
-    def __init__(self, errors: list[BundleError]):
-        self.errors = list(errors)
-        super().__init__("; ".join(f"{error.file}: {error.message}" for error in self.errors))
 
 
 def read_directory(path: str | os.PathLike[str]) -> dict[str, str]:

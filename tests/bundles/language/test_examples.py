@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bundles.archive import read_archive, read_directory
-from bundles.engine import compile_bundle
-from bundles.suites import run_suites
-from bundles.validation import validate_files
+from bundles.language.archive import read_archive, read_directory
+from bundles.language.checks import validate_files
+from bundles.language.compiler import compile_bundle
+from bundles.language.suites import run_suites
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 NAMES = ["claims-triage", "support-routing"]
 DEV_MODEL = {"endpoint": "default", "name": "dev-model", "temperature": 0, "seed": 7, "max_tokens": 256}
 

@@ -6,8 +6,10 @@ import pytest
 from jinja2 import Environment, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
 
-from bundles.engine import RENDER_FAILED, STATUS_ERROR, compile_bundle, execute
-from bundles.templating import (
+from bundles.language.compiler import compile_bundle
+from bundles.language.decisions import RENDER_FAILED, STATUS_ERROR
+from bundles.language.execution import execute
+from bundles.language.templating import (
     MAX_POWER_BITS,
     MAX_REPEATED_LENGTH,
     POWER_TOO_LARGE,
@@ -16,7 +18,7 @@ from bundles.templating import (
     template_free_names,
     template_variables,
 )
-from tests.bundles.test_engine import SMALL_CLAIM, RecordingModel, claims_triage_content
+from tests.bundles.language.test_execution import SMALL_CLAIM, RecordingModel, claims_triage_content
 
 # What a successful escape would print: a class, a module's globals, a subclass list.
 LEAK_MARKERS = ("<class", "__builtins__", "<module", "<function", "os.", "subprocess", "Popen")

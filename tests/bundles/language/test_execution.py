@@ -8,53 +8,53 @@ import math
 import pytest
 import rfc8785
 
-from bundles import engine
-from bundles.engine import (
-    BAD_CONSTRAINT,
+from bundles.language import compiler as engine
+from bundles.language.compiler import (
     BAD_POLICY,
+    MANIFEST_PATH,
+    UNKNOWN_PIPELINE,
+    UNKNOWN_REFERENCE,
+    UnknownPipelineError,
+    clear_bundle_cache,
+    compile_bundle,
+)
+from bundles.language.decisions import (
+    MODEL_FAILED,
+    NOT_A_MODEL_RESPONSE,
+    RENDER_FAILED,
+    STATUS_ALLOWED,
+    STATUS_DENIED,
+    STATUS_ERROR,
+    STATUS_INVALID_INPUT,
+    STATUS_INVALID_OUTPUT,
+)
+from bundles.language.digest import bundle_digest
+from bundles.language.errors import BundleCompileError
+from bundles.language.execution import CODE_NOT_JSON, NOT_JSON, execute
+from bundles.language.fields import (
+    BAD_CONSTRAINT,
     BELOW_MINIMUM,
     CODE_ENUM,
     CODE_MAX_LENGTH,
     CODE_MAXIMUM,
     CODE_MIN_LENGTH,
     CODE_MINIMUM,
-    CODE_NOT_JSON,
     CODE_OUT_OF_RANGE,
     CODE_PATTERN,
     CODE_REQUIRED,
     CODE_TYPE,
     CODE_UNKNOWN_FIELD,
     CONSTRAINT_NOT_APPLICABLE,
-    MANIFEST_PATH,
-    MODEL_FAILED,
-    NOT_A_MODEL_RESPONSE,
     NOT_IN_ENUM,
-    NOT_JSON,
     OUT_OF_RANGE,
     PATTERN_MISMATCH,
-    RENDER_FAILED,
     REQUIRED,
-    STATUS_ALLOWED,
-    STATUS_DENIED,
-    STATUS_ERROR,
-    STATUS_INVALID_INPUT,
-    STATUS_INVALID_OUTPUT,
     TOO_LONG,
     TOO_SHORT,
     UNKNOWN_FIELD,
-    UNKNOWN_PIPELINE,
-    UNKNOWN_REFERENCE,
     WRONG_TYPE,
-    BundleCompileError,
-    ModelError,
-    ModelRequest,
-    ModelResponse,
-    UnknownPipelineError,
-    bundle_digest,
-    clear_bundle_cache,
-    compile_bundle,
-    execute,
 )
+from bundles.language.models import ModelError, ModelRequest, ModelResponse
 from policies.evaluation import FAIL_CLOSED, UNKNOWN_VARIABLE, WHEN_FAILED
 
 TRIAGE_ANSWER = '{"queue": "auto", "reason": "collision"}'

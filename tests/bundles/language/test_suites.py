@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundles.engine import compile_bundle
-from bundles.suites import (
+from bundles.language.compiler import compile_bundle
+from bundles.language.suites import (
     BAD_THRESHOLD,
     CALLER_NOT_A_MAPPING,
     CEL_FAILED,
@@ -26,9 +26,9 @@ from bundles.suites import (
     format_report,
     run_suites,
 )
-from tests.bundles.test_engine import TRIAGE_ANSWER, claims_triage_content
+from tests.bundles.language.test_execution import TRIAGE_ANSWER, claims_triage_content
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SMALL = {"claim_id": "C1", "amount": 1200, "description": "rear-ended at a stop light"}
 WITH_EMAIL = {**SMALL, "customer_email": "jane@example.com"}
 

@@ -13,23 +13,19 @@ from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
-from bundles.engine import (
-    CompiledBundle,
-    Decision,
-    ModelError,
-    ModelRequest,
-    ModelResponse,
-    UnknownPipelineError,
-    execute,
-)
+from bundles.language.compiler import CompiledBundle, UnknownPipelineError
+from bundles.language.decisions import Decision
+from bundles.language.execution import execute
+from bundles.language.models import NO_MODEL_OUTPUT, ReplayModel
+from bundles.language.schemas import ASSERTIONS
 from policies import PolicyEvaluationError, PolicySyntaxError, compile_expression
 
 DEFAULT_PASS_RATE = 1.0
 DEFAULT_POLICY_COVERAGE = 0.0
-ASSERTIONS = ("status", "denied_by", "output", "redacted", "cel")
+# What an `expect.cel` assertion may read (the decision is exposed as its record).
+CEL_VARIABLES = ("input", "output", "decision")
 
-# Case failures.
-NO_MODEL_OUTPUT = "no recorded model output"
+# Case failures (and NO_MODEL_OUTPUT, from the replay model).
 CASE_NOT_A_MAPPING = "case must be a mapping"
 CALLER_NOT_A_MAPPING = "caller must be a mapping"
 EXPECT_NOT_A_MAPPING = "expect must be a mapping"
@@ -64,25 +60,6 @@ SUITE_SUMMARY = (
 UNCOVERED_LINE = "  not covered: {names}"
 RULER = "-" * 80
 TOTAL_LINE = "{verdict}: {passed_cases}/{cases} cases passed, {passed_suites}/{suites} suites passed"
-
-
-class MissingModelOutput(ModelError):
-    """A case reached the model but records no model output to replay."""
-
-
-class ReplayModel:
-    """A model that answers with a case's recorded output and remembers what it was asked."""
-
-    def __init__(self, recorded: str | None):
-        self.recorded = recorded
-        self.requests: list[ModelRequest] = []
-
-    def __call__(self, request: ModelRequest) -> ModelResponse:
-        """Return the recorded answer; raise MissingModelOutput when there is none."""
-        self.requests.append(request)
-        if self.recorded is None:
-            raise MissingModelOutput(NO_MODEL_OUTPUT)
-        return ModelResponse(self.recorded)
 
 
 @dataclass(slots=True)
@@ -258,7 +235,7 @@ def run_case(bundle: CompiledBundle, pipeline: str, case: Any, index: int) -> Ca
         return CaseResult(name, [CALLER_NOT_A_MAPPING], None, elapsed_ms(started))
     model = ReplayModel(recorded_output(case.get("model_output")))
     decision = execute(bundle, pipeline, case.get("input"), model, caller=caller)
-    if model.requests and model.recorded is None:
+    if model.requests and model.text is None:
         failures = [NO_MODEL_OUTPUT]
     else:
         failures = check_expectations(case.get("expect"), case.get("input"), decision)
@@ -295,7 +272,8 @@ def check_expectations(expect: Any, input: Any, decision: Decision) -> list[str]
         failures.extend(missing_redactions(expect["redacted"], decision.redactions))
     if "cel" in expect:
         expressions = expect["cel"] if isinstance(expect["cel"], list) else [expect["cel"]]
-        variables = {"input": input, "output": decision.output, "decision": decision.to_dict()}
+        values = (input, decision.output, decision.to_dict())
+        variables = dict(zip(CEL_VARIABLES, values, strict=True))
         for expression in expressions:
             failure = cel_failure(expression, variables)
             if failure is not None:
