@@ -60,8 +60,7 @@ class ExecutionRequest:
 
 @dataclass(frozen=True, slots=True)
 class RecordedExecution:
-    """A recorded decision: its record's id and data, the output to answer with, why it failed (status
-    `error` only), and whether it is a replay of an earlier request's decision."""
+    """A recorded decision: its record's id and data, the output to answer, its error kind, if replayed."""
 
     decision_id: int
     data: dict[str, Any]
