@@ -12,7 +12,7 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
-from cli.contractor import bundle_archive
+from cli.bundle_files import bundle_archive
 from promotions.models import PromotionStatus
 from promotions.selectors import access_environment
 from promotions.services.environments import environment_approval_grant, environments_ensure_defaults

@@ -13,37 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from cli.contractor import (
-    BAD_URL_MESSAGE,
+from cli.bundle_files import bundle_archive, manifest_name
+from cli.client import BAD_URL_MESSAGE, config_from_env, wait_for
+from cli.commands import GATE_OUTCOMES, PROMOTION_OUTCOMES, live_deployments, raise_for_outcome
+from cli.contractor import EXIT_CODES_HELP, build_parser, main
+from cli.errors import (
     EXIT_AUTH,
-    EXIT_CODES_HELP,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_SERVER,
     EXIT_USAGE,
-    GATE_OUTCOMES,
     NOT_JSON_MESSAGE,
-    PROMOTION_OUTCOMES,
     ApiError,
     CliError,
     ServerUnreachable,
     UsageError,
     WaitTimedOut,
     api_error_from_response,
-    build_parser,
-    bundle_archive,
-    config_from_env,
     exit_code_for,
     exit_code_for_status,
     format_bundle_error,
     format_detail,
     format_error,
-    live_deployments,
-    main,
-    manifest_name,
-    raise_for_outcome,
-    wait_for,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
