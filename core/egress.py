@@ -197,11 +197,9 @@ def non_public_kind(address: IPAddress) -> str | None:
         return "link-local"
     if address.is_multicast:
         return "multicast"
-    if address.version == 6:
-        embedded = embedded_ipv4(address)
-        kind = non_public_kind(embedded) if embedded is not None else None
-        if kind is not None:
-            return kind
+    embedded = embedded_ipv4(address) if address.version == 6 else None
+    if embedded is not None:  # the IPv4 address an IPv4-mapped, NAT64 or 6to4 address reaches decides
+        return non_public_kind(embedded)
     for network, kind in SPECIAL_NETWORKS:
         if address.version == network.version and address in network:
             return kind
