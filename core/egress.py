@@ -305,14 +305,14 @@ def deployment_policy() -> EgressPolicy:
 class EgressNetworkBackend(httpcore.SyncBackend):
     """Open TCP connections only to addresses the policy allows, resolving each name once."""
 
-    def __init__(self, policy: EgressPolicy, resolver: Resolver = resolve):
+    def __init__(self, policy: EgressPolicy, resolver: Resolver | None = None):
         self.policy = policy
         self.resolver = resolver
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         """Return a connection to the first reachable allowed address of `host`; raise EgressRefused."""
         try:
-            addresses = self.policy.checked_addresses(host, port, self.resolver)
+            addresses = self.policy.checked_addresses(host, port, self.resolver or resolve)
         except OSError as failure:  # the name does not resolve
             raise httpcore.ConnectError(str(failure)) from failure
         for address in addresses[:-1]:
@@ -340,7 +340,7 @@ class EgressTransport(httpx.HTTPTransport):
         *,
         limits: httpx.Limits | None = None,
         verify: ssl.SSLContext | bool = True,
-        resolver: Resolver = resolve,
+        resolver: Resolver | None = None,
     ):
         limits = limits or httpx.Limits()
         # HTTPTransport builds its pool without a network backend argument; build the same pool with ours.
@@ -359,7 +359,7 @@ def egress_client(
     *,
     limits: httpx.Limits | None = None,
     verify: ssl.SSLContext | bool = True,
-    resolver: Resolver = resolve,
+    resolver: Resolver | None = None,
     **options,
 ) -> httpx.Client:
     """Return an httpx client whose connections pass `policy` (default: the deployment's); no redirects."""
