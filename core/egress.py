@@ -43,6 +43,10 @@ BAD_ENTRY = (
     "CONTRACTOR_EGRESS_ALLOW entry {entry!r} is not an IP address or network with an optional port "
     "(e.g. 10.0.0.0/8, 10.1.2.3:8000, [fd00::1]:8000)"
 )
+UNSAFE_ALLOW = (
+    "CONTRACTOR_EGRESS_ALLOW opens loopback, link-local, unspecified or cloud metadata addresses "
+    "({entries}); set CONTRACTOR_EGRESS_ALLOW_UNSAFE=1 if that is meant"
+)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 METADATA_HOSTS = frozenset(

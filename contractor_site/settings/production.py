@@ -9,15 +9,10 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from core.egress import unsafe_entries
+from core.egress import UNSAFE_ALLOW, unsafe_entries
 
 from .base import *  # noqa: F403
 from .base import CONTRACTOR, DEVELOPMENT_SECRET_KEY, SECRET_KEY, egress_allow, env_bool
-
-EGRESS_UNSAFE = (
-    "CONTRACTOR_EGRESS_ALLOW opens loopback, link-local, unspecified or cloud metadata addresses "
-    "({entries}); set CONTRACTOR_EGRESS_ALLOW_UNSAFE=1 if that is meant"
-)
 
 if not os.environ.get("SECRET_KEY") or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured(
@@ -36,4 +31,4 @@ CSRF_COOKIE_SECURE = True
 CONTRACTOR = {**CONTRACTOR, "EGRESS_ALLOW": egress_allow("")}
 _unsafe_egress = unsafe_entries(CONTRACTOR["EGRESS_ALLOW"])
 if _unsafe_egress and not env_bool("CONTRACTOR_EGRESS_ALLOW_UNSAFE", False):
-    raise ImproperlyConfigured(EGRESS_UNSAFE.format(entries=", ".join(_unsafe_egress)))
+    raise ImproperlyConfigured(UNSAFE_ALLOW.format(entries=", ".join(_unsafe_egress)))
