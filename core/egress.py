@@ -307,7 +307,10 @@ def deployment_policy() -> EgressPolicy:
 
 
 class EgressNetworkBackend(httpcore.SyncBackend):
-    """Open TCP connections only to addresses the policy allows, resolving each name once."""
+    """Open TCP connections only to addresses the policy allows, resolving each name once.
+
+    ``resolver`` (None: ``resolve``, the system's, looked up at connect time) is where DNS answers come from.
+    """
 
     def __init__(self, policy: EgressPolicy, resolver: Resolver | None = None):
         self.policy = policy
@@ -347,7 +350,8 @@ class EgressTransport(httpx.HTTPTransport):
         resolver: Resolver | None = None,
     ):
         limits = limits or httpx.Limits()
-        # HTTPTransport builds its pool without a network backend argument; build the same pool with ours.
+        # HTTPTransport.__init__ builds its pool without a network backend argument (and is not called here:
+        # it would build a second pool); build the same pool with ours. handle_request works on self._pool.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             max_connections=limits.max_connections,
