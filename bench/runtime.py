@@ -506,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     options.concurrency = options.concurrency or options.workers
+    # The dev model listens on a free loopback port; the runtime process inherits this environment.
+    os.environ.setdefault("CONTRACTOR_EGRESS_ALLOW", "127.0.0.1")
     set_up_django()
     from django.conf import settings
 

@@ -33,6 +33,7 @@ REQUIRES_ITSELF = "An environment cannot require itself."
 REQUIREMENT_CYCLE = "Requiring {required} would make a cycle: {required} already requires {environment}."
 UNKNOWN_EVENTS = "Unknown event(s): {events}; events are: {known}."
 INVALID_WEBHOOK_URL = "A webhook URL must be an absolute http or https URL."
+WEBHOOK_URL_REFUSED = "The webhook URL is {reason}."
 
 # Reasons written on requests and gate runs (not errors).
 GATES_FAILED_REASON = "Gate run {run_id} {status}: {summary}"

@@ -2,8 +2,13 @@
 
 A provider is the ``model`` callable of ``bundles.language.execution.execute``: it takes a ``ModelRequest``
 and returns a ``ModelResponse``, or raises a ``ModelError`` subclass naming the failure in a short reason
-("timeout after 5.0s", "HTTP 500 from provider", ...). Pure Python and httpx: no Django here, so the runtime,
-the benchmarks and the tests use it alike.
+("HTTP 500 from provider", ...). Pure Python and httpx: no Django needed, so the runtime, the benchmarks and
+the tests use it alike (the egress policy is the deployment's, or public addresses only without Django).
+
+Every connection passes the egress policy (``core.egress``): a refused destination reads "refused by egress
+policy", and a refused connection, a reset, a DNS failure and a timeout all read the same "the endpoint could
+not be reached", so that endpoints cannot be used to scan the private network; an HTTP answer is reported by
+its status only.
 
 Calls are never retried: a chat completion is a non-idempotent POST (it may be billed, and a second answer
 could differ). The API key is sent as ``Authorization: Bearer`` and never appears in a log, a ``repr`` or an
@@ -20,6 +25,7 @@ from typing import Any
 import httpx
 
 from bundles.language.models import ModelError, ModelRequest, ModelResponse
+from core.egress import EGRESS_REFUSED, ENDPOINT_UNREACHABLE, EgressPolicy, EgressRefused, egress_client
 
 USER_AGENT = "contractor-runtime"
 CHAT_COMPLETIONS_PATH = "chat/completions"
@@ -28,11 +34,10 @@ MAX_CONNECTIONS = 100
 FORWARDED_PARAMS = ("temperature", "seed", "max_tokens")
 MAX_MODEL_NAME_IN_MESSAGE = 100
 
-TIMEOUT_MESSAGE = "timeout after {seconds}s"
 HTTP_STATUS_MESSAGE = "HTTP {status} from provider"
 MALFORMED_RESPONSE_MESSAGE = "malformed response: {reason}"
-UNREACHABLE_MESSAGE = "cannot connect to provider"
-CONNECTION_FAILED_MESSAGE = "connection to provider failed"
+UNREACHABLE_MESSAGE = ENDPOINT_UNREACHABLE
+REFUSED_MESSAGE = EGRESS_REFUSED
 MODEL_NOT_ALLOWED_MESSAGE = "model not allowed: {model}"
 MODEL_NAME_MISSING_MESSAGE = "model name missing"
 BAD_BASE_URL_MESSAGE = "base_url must be an http or https URL"
@@ -55,6 +60,10 @@ class ModelNotAllowed(ModelError):
 
 class ModelNameMissing(ModelError):
     """The request's params carry no model name."""
+
+
+class ProviderRefused(ModelError):
+    """The egress policy refused every address of the provider; nothing was sent."""
 
 
 class ProviderTimeout(ModelError):
@@ -88,7 +97,8 @@ class OpenAICompatibleProvider:
     ``https://api.openai.com/v1`` or ``http://127.0.0.1:8002/v1`` for the dev model. ``timeout_seconds``
     bounds connecting, each read and the whole response. ``allowed_models`` (None: any) restricts the model
     names a bundle may ask for. One pooled keep-alive ``httpx.Client`` per instance; instances are thread-safe
-    and meant to be reused; ``close()`` releases the connections.
+    and meant to be reused; ``close()`` releases the connections. ``egress`` (None: the deployment's policy)
+    decides which addresses may be connected to.
     """
 
     def __init__(
@@ -97,8 +107,9 @@ class OpenAICompatibleProvider:
         api_key: str | None,
         timeout_seconds: float,
         allowed_models: Iterable[str] | None = None,
+        egress: EgressPolicy | None = None,
     ):
-        if not base_url.startswith(("http://", "https://")):
+        if not base_url.startswith(("http://", "https://")) or not parsable_url(base_url):
             raise ProviderConfigurationError(BAD_BASE_URL_MESSAGE)
         if isinstance(timeout_seconds, bool) or not timeout_seconds > 0:
             raise ProviderConfigurationError(BAD_TIMEOUT_MESSAGE)
@@ -106,13 +117,12 @@ class OpenAICompatibleProvider:
         self.timeout_seconds = float(timeout_seconds)
         self.allowed_models = frozenset(allowed_models) if allowed_models is not None else None
         self._api_key = api_key or None
-        self._client = httpx.Client(
+        self._client = egress_client(
+            egress,
             base_url=self.base_url + "/",
             headers=self._headers(),
             timeout=httpx.Timeout(self.timeout_seconds),
             limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
-            transport=httpx.HTTPTransport(retries=0),
-            follow_redirects=False,
         )
 
     def __call__(self, request: ModelRequest) -> ModelResponse:
@@ -159,12 +169,14 @@ class OpenAICompatibleProvider:
         try:
             with self._client.stream("POST", CHAT_COMPLETIONS_PATH, json=body) as response:
                 return response.status_code, self._read_body(response, deadline)
+        except EgressRefused:
+            raise ProviderRefused(REFUSED_MESSAGE) from None
         except httpx.TimeoutException:
-            raise self._timeout() from None
+            raise ProviderTimeout(UNREACHABLE_MESSAGE) from None
         except httpx.ConnectError:
             raise ProviderUnreachable(UNREACHABLE_MESSAGE) from None
         except httpx.TransportError:
-            raise ProviderConnectionFailed(CONNECTION_FAILED_MESSAGE) from None
+            raise ProviderConnectionFailed(UNREACHABLE_MESSAGE) from None
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         """Return the response body, failing when it is too large or arrives after the deadline."""
@@ -175,17 +187,22 @@ class OpenAICompatibleProvider:
             if size > MAX_RESPONSE_BYTES:
                 raise MalformedProviderResponse(MALFORMED_RESPONSE_MESSAGE.format(reason=TOO_LARGE))
             if time.monotonic() > deadline:
-                raise self._timeout()
+                raise ProviderTimeout(UNREACHABLE_MESSAGE)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _timeout(self) -> ProviderTimeout:
-        """Return the timeout error of this provider."""
-        return ProviderTimeout(TIMEOUT_MESSAGE.format(seconds=self.timeout_seconds))
 
     def _scrubbed(self, message: str) -> str:
         """Return ``message`` with the API key masked, should it ever appear in it."""
         return message.replace(self._api_key, REDACTED) if self._api_key else message
+
+
+def parsable_url(url: str) -> bool:
+    """Return whether httpx can parse `url` (it refuses hosts the C library would accept, e.g. 0177.0.0.1)."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
 
 
 def chat_request_body(model: str, request: ModelRequest) -> dict[str, Any]:

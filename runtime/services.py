@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import record
 from bundles.models import Bundle
 from core.api import field_error
+from core.egress import url_refusal
 from promotions.selectors import access_environment
 from runtime.actions import RuntimeAction
 from runtime.conf import api_key_variable_allowed, runtime_setting
@@ -52,6 +53,7 @@ BAD_API_KEY_ENV = (
 BAD_TIMEOUT = f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
 UNKNOWN_ENDPOINT_FIELD = "is not a field of a model endpoint"
 INVALID = "invalid"  # the code of a field's validation detail
+EGRESS_REFUSED_CODE = "egress_refused"
 
 
 def require(actor, capability: str) -> None:
@@ -134,6 +136,8 @@ def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
         url = values["base_url"]
         if not isinstance(url, str) or not re.match(r"\Ahttps?://[^\s/]+(/\S*)?\Z", url) or len(url) > 500:
             problems.append(field_error("base_url", INVALID, BAD_BASE_URL))
+        elif (refusal := url_refusal(url)) is not None:  # names are checked again on every connection
+            problems.append(field_error("base_url", EGRESS_REFUSED_CODE, refusal))
     if "allowed_models" in values:
         models = values["allowed_models"]
         valid = (

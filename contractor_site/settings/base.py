@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from core.egress import EgressPolicy, url_entries
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -27,6 +30,20 @@ SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,.localhost,127.0.0.1,testserver,.testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://*.localhost:8000")
+
+
+def egress_allow(default_url: str) -> list[str]:
+    """Return CONTRACTOR_EGRESS_ALLOW's entries, or when it is unset those opening `default_url`'s address."""
+    if "CONTRACTOR_EGRESS_ALLOW" in os.environ:
+        entries = env_list("CONTRACTOR_EGRESS_ALLOW", "")
+    else:
+        entries = url_entries(default_url)
+    try:
+        EgressPolicy.from_entries(entries)
+    except ValueError as error:
+        raise ImproperlyConfigured(str(error)) from None
+    return entries
+
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/contractor")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -195,6 +212,13 @@ CONTRACTOR = {
     "DEMO_TENANT": "acme",
     "BASE_DOMAIN": os.environ.get("CONTRACTOR_BASE_DOMAIN", "localhost"),
 }
+
+# --- egress (core/egress.py) ---
+# Model endpoints and webhooks reach public addresses only, plus CONTRACTOR_EGRESS_ALLOW: comma-separated IP
+# addresses or networks, each with an optional port. Development allows the dev model's address
+# (CONTRACTOR_DEV_MODEL_URL, which `make run` sets); production allows nothing more unless told.
+DEV_MODEL_URL = os.environ.get("CONTRACTOR_DEV_MODEL_URL", "http://127.0.0.1:8002/v1")
+CONTRACTOR["EGRESS_ALLOW"] = egress_allow(DEV_MODEL_URL)
 
 # --- promotions ---
 CONTRACTOR.update(

@@ -8,6 +8,10 @@ authenticates runtime keys itself. It connects as `contractor_runtime` (DESIGN Â
   RUNTIME_DB_PASSWORD (development default `contractor-runtime-dev`, the password the migration creates the
   role with).
 
+Egress: the runtime runs in production with these settings too, so by default it reaches public addresses
+only; CONTRACTOR_EGRESS_ALLOW opens more, and CONTRACTOR_DEV_MODEL_URL (`make run` sets it) opens the dev
+model.
+
 Environment: RUNTIME_DEBUG (default off), RUNTIME_MAX_BODY_BYTES (default 262144), RUNTIME_CACHE_SECONDS
 (default 0.5, capped at 1). The benchmark starts this process with bench/runtime_settings.py instead.
 """
@@ -18,7 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import dj_database_url
 
 from .base import *  # noqa: F403
-from .base import CONTRACTOR, DATABASE_URL, env_bool
+from .base import CONTRACTOR, DATABASE_URL, egress_allow, env_bool
 
 DEVELOPMENT_RUNTIME_DB_PASSWORD = "contractor-runtime-dev"
 RUNTIME_DB_ROLE = CONTRACTOR["RUNTIME_DB_ROLE"]
@@ -73,6 +77,7 @@ CONTRACTOR = {
     **CONTRACTOR,
     "RUNTIME_MAX_BODY_BYTES": int(os.environ.get("RUNTIME_MAX_BODY_BYTES", str(256 * 1024))),
     "RUNTIME_CACHE_SECONDS": float(os.environ.get("RUNTIME_CACHE_SECONDS", "0.5")),
+    "EGRESS_ALLOW": egress_allow(os.environ.get("CONTRACTOR_DEV_MODEL_URL", "")),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONTRACTOR["RUNTIME_MAX_BODY_BYTES"]
 

@@ -3,6 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
+from .base import CONTRACTOR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
@@ -14,3 +15,6 @@ STORAGES = {
 STATIC_ROOT = None  # whitenoise serves from the finders in tests; no collectstatic needed
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Test servers (the dev model, webhook receivers) listen on loopback; tests/core/test_egress_*.py run with
+# the production default instead.
+CONTRACTOR = {**CONTRACTOR, "EGRESS_ALLOW": ["127.0.0.0/8", "::1"]}

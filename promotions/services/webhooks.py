@@ -1,4 +1,8 @@
-"""Webhooks: create and delete them, and deliver one signed outbox event to one of them."""
+"""Webhooks: create and delete them, and deliver one signed outbox event to one of them.
+
+A delivery record keeps the receiver's HTTP status, or "refused by egress policy", or "the endpoint could not
+be reached" (refused, reset, unresolvable and timed-out connections alike): never what the receiver said.
+"""
 
 import hashlib
 import hmac
@@ -14,9 +18,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record
+from core.egress import EGRESS_REFUSED, ENDPOINT_UNREACHABLE, HTTP_STATUS, EgressRefused, url_refusal
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.conf import promotion_setting
-from promotions.exceptions import INVALID_WEBHOOK_URL, UNKNOWN_EVENTS, InvalidWebhook
+from promotions.exceptions import INVALID_WEBHOOK_URL, UNKNOWN_EVENTS, WEBHOOK_URL_REFUSED, InvalidWebhook
 from promotions.models import OutboxEvent, Webhook, WebhookDelivery
 from promotions.services.preconditions import require
 from promotions.services.webhook_client import USER_AGENT, webhook_post
@@ -29,6 +34,7 @@ EVENT_HEADER = "X-Contractor-Event"
 DELIVERY_HEADER = "X-Contractor-Delivery"
 # What a webhook may subscribe to, as plain names (a client sends strings).
 EVENT_NAMES = tuple(event.value for event in PromotionEvent)
+EGRESS_REFUSED_CODE = "egress_refused"
 
 
 def webhook_create(
@@ -39,6 +45,10 @@ def webhook_create(
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidWebhook(INVALID_WEBHOOK_URL)
+    refusal = url_refusal(url)  # names are checked again on every delivery
+    if refusal is not None:
+        detail = {"field": "url", "code": EGRESS_REFUSED_CODE, "message": refusal}
+        raise InvalidWebhook(WEBHOOK_URL_REFUSED.format(reason=refusal), details=[detail])
     events = sorted({str(event) for event in events or ()})
     unknown = [event for event in events if event not in EVENT_NAMES]
     if unknown:
@@ -117,11 +127,13 @@ def webhook_deliver(*, event_id: int, webhook_id: int, attempt: int) -> WebhookD
     started = time.perf_counter()
     status_code, error = None, ""
     try:
-        status_code, excerpt = webhook_post(webhook.url, body, headers)
+        status_code = webhook_post(webhook.url, body, headers)
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}: {excerpt}"
-    except httpx.HTTPError as failure:
-        error = f"{type(failure).__name__}: {failure}"[:500]
+            error = HTTP_STATUS.format(status=status_code)
+    except EgressRefused:
+        error = EGRESS_REFUSED
+    except (httpx.HTTPError, httpx.InvalidURL):
+        error = ENDPOINT_UNREACHABLE
     duration_ms = round((time.perf_counter() - started) * 1000)
     with transaction.atomic():
         delivery = WebhookDelivery.objects.create(

@@ -1,5 +1,5 @@
 """Webhook receivers are chosen by tenant admins and may be hostile: a delivery never follows a redirect with
-its signed body, and never reads more than an excerpt of a failed answer, within the timeout."""
+its signed body, and never reads a failed answer's body (the record keeps its status only)."""
 
 import threading
 import time
@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
+from core.egress import HTTP_STATUS
 from promotions.actions import PromotionEvent
 from promotions.services.outbox import outbox_publish
-from promotions.services.webhook_client import WEBHOOK_EXCERPT_CHARS
 from promotions.services.webhooks import webhook_create, webhook_deliver
 
 DRIP_SECONDS = 6.0
@@ -83,7 +83,7 @@ def test_a_receiver_dripping_an_endless_error_body_does_not_hold_the_worker(team
         elapsed = time.monotonic() - started
     assert receiver.posts == 1
     assert (delivery.succeeded, delivery.status_code) == (False, 500)
-    assert delivery.error == "HTTP 500: " + "x" * WEBHOOK_EXCERPT_CHARS
+    assert delivery.error == HTTP_STATUS.format(status=500) == "HTTP 500"
     assert elapsed < DRIP_SECONDS / 2
 
 

@@ -103,6 +103,7 @@ def start_runtime(database_url: str, name: str, metrics_dir: Path, workers: int 
         "RUNTIME_CACHE_SECONDS": str(CACHE_SECONDS),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "PYTHONUNBUFFERED": "1",
+        "CONTRACTOR_EGRESS_ALLOW": "127.0.0.0/8,::1",  # the test dev model listens on loopback
     }
     env.pop("RUNTIME_DEBUG", None)
     process = subprocess.Popen(

@@ -19,7 +19,6 @@ from bundles.language.models import ModelError, ModelRequest, ModelResponse
 from devmodel.server import DevModelSettings, load_rules, serve_in_background
 from runtime.providers import (
     BAD_BASE_URL_MESSAGE,
-    CONNECTION_FAILED_MESSAGE,
     HTTP_STATUS_MESSAGE,
     MALFORMED_RESPONSE_MESSAGE,
     MODEL_NAME_MISSING_MESSAGE,
@@ -27,7 +26,6 @@ from runtime.providers import (
     NO_CHOICES,
     NO_CONTENT,
     NOT_JSON,
-    TIMEOUT_MESSAGE,
     UNREACHABLE_MESSAGE,
     MalformedProviderResponse,
     ModelNameMissing,
@@ -182,8 +180,7 @@ def test_a_slow_provider_times_out_quickly(dev_model):
         with pytest.raises(ProviderTimeout) as raised:
             impatient(claim_request(model="dev-slow"))
         elapsed = time.monotonic() - started
-    assert str(raised.value) == TIMEOUT_MESSAGE.format(seconds=0.3)
-    assert str(raised.value) == "timeout after 0.3s"
+    assert str(raised.value) == UNREACHABLE_MESSAGE == "the endpoint could not be reached"
     assert elapsed < 2.0
     assert API_KEY not in str(raised.value)
 
@@ -202,7 +199,7 @@ def test_a_provider_hanging_up_mid_request_is_a_model_error(canned_server):
         pytest.raises(ProviderConnectionFailed) as raised,
     ):
         rude(claim_request())
-    assert str(raised.value) == CONNECTION_FAILED_MESSAGE
+    assert str(raised.value) == UNREACHABLE_MESSAGE
 
 
 @pytest.mark.parametrize(
