@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from runtime.execution import model_for
+from runtime.endpoint_models import model_for
 
 import core.egress
 from bundles.language.archive import read_directory
