@@ -83,7 +83,6 @@ class CompiledExpression:
         except Exception as error:  # cel raises KeyError, TypeError, RuntimeError, ...: all mean "failed"
             raise PolicyEvaluationError(describe_evaluation_error(error)) from error
 
-
     def check_cost(self, values: Any) -> None:
         """Raise PolicyCostExceededError when evaluating with `values` may pass MAX_EVALUATION_COST."""
         if self._tree is None:
@@ -93,7 +92,9 @@ class CompiledExpression:
         cost = estimate(self._tree, values).cost
         if cost > MAX_EVALUATION_COST:
             ratio = cost / MAX_EVALUATION_COST
-            raise PolicyCostExceededError(TOO_COSTLY.format(cost=cost, limit=MAX_EVALUATION_COST, ratio=ratio))
+            raise PolicyCostExceededError(
+                TOO_COSTLY.format(cost=cost, limit=MAX_EVALUATION_COST, ratio=ratio)
+            )
 
 
 def compile_expression(source: str) -> CompiledExpression:

@@ -1,4 +1,4 @@
-"""Parse CEL source into a small tree with offsets, so the cost of an expression can be bounded from its shape.
+"""Parse CEL source into a small tree with offsets, so the cost of an expression is bounded by its shape.
 
 The `cel` package compiles and evaluates but exposes no syntax tree. This parser follows the CEL grammar
 (github.com/google/cel-spec, doc/langdef.md): it only ever sees sources `cel.compile` accepted, so it is
@@ -155,7 +155,7 @@ class _Parser:
         while True:
             if self.accept("."):
                 self.accept("?")
-                kind, name, offset = self.take()
+                _, name, offset = self.take()
                 if self.accept("("):
                     node = Node("call", offset, name=name, target=node, args=self.items(")"))
                 else:

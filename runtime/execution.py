@@ -543,6 +543,8 @@ def decision_body(decision_id: int, data: dict[str, Any], output: Any) -> dict[s
         code, message = "invalid_model_output", INVALID_MODEL_OUTPUT.format(pipeline=data["pipeline"])
     elif status_code(data) == 502:
         code, message = "model_failed", MODEL_FAILED_MESSAGE.format(reason=data["reason"])
+    elif ErrorKind.of_reason(data["reason"]) is ErrorKind.PROMPT_TOO_LARGE:
+        code, message = ErrorKind.PROMPT_TOO_LARGE.value, data["reason"]  # still a 500: the bundle's fault
     else:
         code, message = "execution_failed", data["reason"] or status
     return {
