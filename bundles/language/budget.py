@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from itertools import islice
 from typing import Any
 
@@ -72,18 +71,16 @@ class RenderBudget:
 _CURRENT: ContextVar[RenderBudget | None] = ContextVar("render_budget", default=None)
 
 
-@contextmanager
-def render_budget() -> Iterator[RenderBudget]:
-    """Open one budget for the renders inside (reusing the one already open, so nesting shares it)."""
-    budget = _CURRENT.get()
-    if budget is not None:
-        yield budget
-        return
-    budget = RenderBudget()
-    token = _CURRENT.set(budget)
-    try:
-        yield budget
-    finally:
+def open_budget() -> Token | None:
+    """Open a budget for the renders that follow, unless one is open (nested renders share it)."""
+    if _CURRENT.get() is not None:
+        return None
+    return _CURRENT.set(RenderBudget())
+
+
+def close_budget(token: Token | None) -> None:
+    """Close the budget `open_budget` opened (nothing when it reused an open one)."""
+    if token is not None:
         _CURRENT.reset(token)
 
 

@@ -44,12 +44,24 @@ KEPT_GLOBALS = ("range", "dict", "namespace")
 # Read-only mapping methods a template may call on `input` (the sandbox refuses the mutating ones).
 MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
 
+# Output expressions of a loop-free template that may be joined before being measured (each is at most
+# MAX_PROMPT_CHARS, so at most this many times the cap is ever held).
+MAX_JOINED_OUTPUTS = 16
+
 REPETITION_TOO_LARGE = "repetition would produce more than {limit} items"
 POWER_TOO_LARGE = "power would produce a number larger than {limit} bits"
 
 
 class PromptCodeGenerator(CodeGenerator):
     """Compile templates so that loops, buffers, `~` and `in` go through the environment's budget."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        super().visit_Template(node, frame)
+        # A template without loops or blocks yields a few chunks, each already bounded: it can be joined
+        # first and measured after; any other is measured chunk by chunk as it streams.
+        outputs = sum(1 for output in node.find_all(nodes.Output) for _ in output.nodes)
+        repeats = node.find((nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.AssignBlock))
+        self.writeline(f"streamed = {repeats is not None or outputs > MAX_JOINED_OUTPUTS}")
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         # Iterate `environment.bounded_iter(<iterable>)`, which charges one iteration per item.
@@ -116,17 +128,37 @@ class BoundedBuffer(list):
 class PromptTemplate(Template):
     """A template whose render shares the open budget and stops once its output passes the cap."""
 
+    streamed = True
+
+    @classmethod
+    def _from_namespace(cls, environment: Any, namespace: Any, globals: Any) -> Template:
+        template = super()._from_namespace(environment, namespace, globals)
+        template.streamed = namespace.get("streamed", True)
+        return template
+
     def render(self, *args: Any, **kwargs: Any) -> str:
         """Return the rendered text; raise PromptTooLargeError when a limit is passed."""
-        with budgets.render_budget() as budget:
+        token = budgets.open_budget()
+        try:
             context = self.new_context(dict(*args, **kwargs))
-            try:
-                return bounded_join(self.root_render_func(context), budget)
-            except RecursionError:
-                # Macros and recursive loops nest Python frames: too deep is a limit, not a crash.
-                raise PromptTooLargeError(RECURSION_TOO_DEEP) from None
-            except Exception:
-                self.environment.handle_exception()
+            if self.streamed:
+                return bounded_join(self.root_render_func(context), budgets.current())
+            return measured("".join(self.root_render_func(context)), budgets.current())
+        except RecursionError:
+            # Macros and recursive loops nest Python frames: too deep is a limit, not a crash.
+            raise PromptTooLargeError(RECURSION_TOO_DEEP) from None
+        except Exception:
+            self.environment.handle_exception()
+        finally:
+            budgets.close_budget(token)
+
+
+def measured(text: str, budget: budgets.RenderBudget) -> str:
+    """Return `text` after adding it to the budget's rendered total, refused past the cap."""
+    budget.rendered += len(text)
+    if budget.rendered > MAX_PROMPT_CHARS:
+        raise PromptTooLargeError(PROMPT_OVER_CAP.format(size=budget.rendered, limit=MAX_PROMPT_CHARS))
+    return text
 
 
 def bounded_join(chunks: Any, budget: budgets.RenderBudget) -> str:
