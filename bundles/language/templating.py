@@ -44,8 +44,9 @@ KEPT_GLOBALS = ("range", "dict", "namespace")
 # Read-only mapping methods a template may call on `input` (the sandbox refuses the mutating ones).
 MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
 
-# Output expressions of a loop-free template that may be joined before being measured (each is at most
-# MAX_PROMPT_CHARS, so at most this many times the cap is ever held).
+# Output expressions of a loop-free template that may be joined before being measured: each value is
+# bounded by the checks of the operations that built it (or is the caller's input), so joining at most
+# this many of them holds at most this many times that bound before the total is refused.
 MAX_JOINED_OUTPUTS = 16
 
 REPETITION_TOO_LARGE = "repetition would produce more than {limit} items"
