@@ -43,8 +43,6 @@ CEL_FAILED = "cel: {expression!r} could not be evaluated: {reason}"
 CEL_REFUSED = "cel: {expression!r} is refused: {reason}"
 CEL_NOT_BOOL = "cel: {expression!r} returned {type_name}, not a bool"
 CEL_FALSE = "cel: {expression!r} is false"
-# A case that hits a render limit fails whatever it expects: a gate must not pass such a bundle.
-LIMIT_HIT = "{code}: {reason}"
 
 # Suite errors.
 UNKNOWN_PIPELINE = "pipeline {pipeline!r} is not defined by the bundle"
@@ -243,7 +241,8 @@ def run_case(bundle: CompiledBundle, pipeline: str, case: Any, index: int) -> Ca
     else:
         failures = check_expectations(case.get("expect"), case.get("input"), decision)
     if decision.error_kind is ErrorKind.PROMPT_TOO_LARGE:
-        failures.append(LIMIT_HIT.format(code=decision.error_kind.value, reason=decision.reason))
+        # A case that hits a render limit fails whatever it expects: a gate must not pass such a bundle.
+        failures.append(decision.reason)  # "prompt_too_large: template ... was stopped at a limit: ..."
     fired = [result["name"] for result in decision.policies if result["fired"] and result["error"] is None]
     return CaseResult(name, failures, decision.status, elapsed_ms(started), fired)
 
