@@ -11,22 +11,33 @@ from policies.evaluation import (
     compile_policy,
     evaluate_policies,
 )
-from policies.exceptions import PolicyDefinitionError, PolicyError, PolicyEvaluationError, PolicySyntaxError
+from policies.exceptions import (
+    CEL_TOO_EXPENSIVE,
+    PolicyCostExceededError,
+    PolicyDefinitionError,
+    PolicyError,
+    PolicyEvaluationError,
+    PolicySyntaxError,
+    PolicyTooExpensiveError,
+)
 from policies.redaction import fields_to_redact, redact
 from policies.rules import EFFECTS, STAGES
 
 __all__ = [
     "ALLOWED_VARIABLES",
+    "CEL_TOO_EXPENSIVE",
     "EFFECTS",
     "STAGES",
     "CompiledExpression",
     "EvaluationContext",
     "Policy",
+    "PolicyCostExceededError",
     "PolicyDefinitionError",
     "PolicyError",
     "PolicyEvaluationError",
     "PolicyResult",
     "PolicySyntaxError",
+    "PolicyTooExpensiveError",
     "compile_expression",
     "compile_policy",
     "evaluate_policies",

@@ -132,7 +132,9 @@ class Policy:
             context = EvaluationContext(context)
         if self.when is not None:
             try:
-                holds = self.when.evaluate(context.cel_context(self.when.variables))
+                # Bounded before the input is converted: a refused expression costs no conversion either.
+                self.when.check_cost(context.variables)
+                holds = self.when.evaluate(context.cel_context(self.when.variables), cost_checked=True)
             except PolicyEvaluationError as error:
                 return self.failed(WHEN_FAILED.format(reason=error))
             if type(holds) is not bool:

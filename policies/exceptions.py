@@ -26,3 +26,30 @@ class PolicyDefinitionError(PolicyError, ValueError):
 
 class PolicyEvaluationError(PolicyError, RuntimeError):
     """A CEL expression failed while evaluating (missing field, type error, undefined variable)."""
+
+
+CEL_TOO_EXPENSIVE = "cel_too_expensive"
+
+
+class PolicyTooExpensiveError(PolicyError, ValueError):
+    """A CEL expression exceeds a cost limit by its shape alone: too long, too nested or too costly."""
+
+    code = CEL_TOO_EXPENSIVE
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class PolicyCostExceededError(PolicyEvaluationError):
+    """A CEL expression would cost more than the budget for this input: it was not evaluated."""
+
+    code = CEL_TOO_EXPENSIVE
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.args[0]}"

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, Template, TemplateSyntaxError
 
 from bundles.language.archive import YAML_SUFFIXES
+from bundles.language.budget import close_budget, open_budget, refuse_over_cap
 from bundles.language.digest import bundle_digest
 from bundles.language.documents import MANIFEST_FILE
 from bundles.language.errors import BundleCompileError
@@ -53,8 +54,13 @@ class CompiledTemplate:
     def render(self, input: Mapping[str, Any]) -> tuple[str, str]:
         """Return the rendered (system, prompt) for `input`; raise whatever the sandbox raises."""
         variables = {"input": input}
-        system = self.system if type(self.system) is str else self.system.render(variables)
-        prompt = self.prompt if type(self.prompt) is str else self.prompt.render(variables)
+        token = open_budget()  # one budget: system and prompt share the caps
+        try:
+            system = self.system if type(self.system) is str else self.system.render(variables)
+            prompt = self.prompt if type(self.prompt) is str else self.prompt.render(variables)
+        finally:
+            close_budget(token)
+        refuse_over_cap(len(system) + len(prompt), "the system and prompt together")
         return system, prompt
 
 

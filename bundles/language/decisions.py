@@ -20,6 +20,8 @@ STATUSES = (STATUS_ALLOWED, STATUS_DENIED, STATUS_INVALID_INPUT, STATUS_INVALID_
 
 # Reasons of status `error`.
 RENDER_FAILED = "template {template} could not be rendered: {reason}"
+# Starts with the code itself: the runtime answers it as `prompt_too_large` (see ErrorKind.of_reason).
+PROMPT_TOO_LARGE = "prompt_too_large: template {template} was stopped at a limit: {reason}"
 MODEL_FAILED = "model call failed: {reason}"
 NOT_A_MODEL_RESPONSE = "the model returned {type_name}, not a ModelResponse with text"
 
@@ -29,6 +31,7 @@ class ErrorKind(StrEnum):
 
     MODEL_FAILED = "model_failed"  # the model could not answer (transport, timeout, refusal)
     RENDER_FAILED = "render_failed"  # the bundle's template failed in the sandbox
+    PROMPT_TOO_LARGE = "prompt_too_large"  # the template passed a render limit (size, iterations, width)
     NOT_A_MODEL_RESPONSE = "not_a_model_response"  # the model callable broke its contract
 
     @property
@@ -48,6 +51,7 @@ class ErrorKind(StrEnum):
 REASONS = {
     ErrorKind.MODEL_FAILED: MODEL_FAILED,
     ErrorKind.RENDER_FAILED: RENDER_FAILED,
+    ErrorKind.PROMPT_TOO_LARGE: PROMPT_TOO_LARGE,
     ErrorKind.NOT_A_MODEL_RESPONSE: NOT_A_MODEL_RESPONSE,
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from policies.exceptions import CEL_TOO_EXPENSIVE as POLICY_CEL_TOO_EXPENSIVE
+
 # Reading files (bundles.language.archive).
 BAD_ARCHIVE = "bad_archive"
 ARCHIVE_TOO_LARGE = "archive_too_large"
@@ -37,8 +39,10 @@ UNKNOWN_PIPELINE = "unknown_pipeline"
 UNKNOWN_FIELD_REFERENCE = "unknown_field_reference"
 CEL_SYNTAX = "cel_syntax"
 CEL_UNKNOWN_VARIABLE = "cel_unknown_variable"
+CEL_TOO_EXPENSIVE = POLICY_CEL_TOO_EXPENSIVE  # the policy language's own code, reported by validation
 JINJA_SYNTAX = "jinja_syntax"
 TEMPLATE_VARIABLE_UNDEFINED = "template_variable_undefined"
+PROMPT_TOO_LARGE = "prompt_too_large"
 SUITE_INPUT_INVALID = "suite_input_invalid"
 SUITE_EXPECT_INVALID = "suite_expect_invalid"
 SECRET_IN_BUNDLE = "secret_in_bundle"  # noqa: S105 (an error code, not a secret)

@@ -29,6 +29,7 @@ from bundles.language.decisions import (
     text_hash,
 )
 from bundles.language.fields import Entity, FieldError
+from bundles.language.limits import PromptTooLargeError
 from bundles.language.models import Model, ModelError, ModelRequest, ModelResponse
 from policies import EvaluationContext, Policy, PolicyResult, evaluate_policies, redact
 
@@ -154,6 +155,8 @@ class Execution:
         template = self.pipeline.template
         try:
             system, prompt = template.render(prompt_input)
+        except PromptTooLargeError as error:
+            return self.fail(ErrorKind.PROMPT_TOO_LARGE, template=template.name, reason=error.args[0])
         except SecurityError as error:
             return self.fail(
                 ErrorKind.RENDER_FAILED, template=template.name, reason=f"SecurityError: {error}"

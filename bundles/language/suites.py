@@ -14,11 +14,11 @@ from time import perf_counter_ns
 from typing import Any
 
 from bundles.language.compiler import CompiledBundle, UnknownPipelineError
-from bundles.language.decisions import Decision
+from bundles.language.decisions import Decision, ErrorKind
 from bundles.language.execution import execute
 from bundles.language.models import NO_MODEL_OUTPUT, ReplayModel
 from bundles.language.schemas import ASSERTIONS
-from policies import PolicyEvaluationError, PolicySyntaxError, compile_expression
+from policies import PolicyEvaluationError, PolicySyntaxError, PolicyTooExpensiveError, compile_expression
 
 DEFAULT_PASS_RATE = 1.0
 DEFAULT_POLICY_COVERAGE = 0.0
@@ -40,6 +40,7 @@ NOT_REDACTED = "redacted: {field!r} was not redacted (redacted: {actual})"
 CEL_NOT_A_STRING = "cel: expected a CEL expression (string)"
 CEL_SYNTAX = "cel: {expression!r} does not parse at {line}:{column}: {message}"
 CEL_FAILED = "cel: {expression!r} could not be evaluated: {reason}"
+CEL_REFUSED = "cel: {expression!r} is refused: {reason}"
 CEL_NOT_BOOL = "cel: {expression!r} returned {type_name}, not a bool"
 CEL_FALSE = "cel: {expression!r} is false"
 
@@ -239,6 +240,9 @@ def run_case(bundle: CompiledBundle, pipeline: str, case: Any, index: int) -> Ca
         failures = [NO_MODEL_OUTPUT]
     else:
         failures = check_expectations(case.get("expect"), case.get("input"), decision)
+    if decision.error_kind is ErrorKind.PROMPT_TOO_LARGE:
+        # A case that hits a render limit fails whatever it expects: a gate must not pass such a bundle.
+        failures.append(decision.reason)  # "prompt_too_large: template ... was stopped at a limit: ..."
     fired = [result["name"] for result in decision.policies if result["fired"] and result["error"] is None]
     return CaseResult(name, failures, decision.status, elapsed_ms(started), fired)
 
@@ -330,6 +334,8 @@ def cel_failure(expression: Any, variables: Mapping[str, Any]) -> str | None:
         return CEL_SYNTAX.format(
             expression=expression, line=error.line, column=error.column, message=error.message
         )
+    except PolicyTooExpensiveError as error:
+        return CEL_REFUSED.format(expression=expression, reason=error)
     except PolicyEvaluationError as error:
         return CEL_FAILED.format(expression=expression, reason=error)
     if type(value) is not bool:

@@ -10,7 +10,6 @@ import threading
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from runtime.endpoint_models import model_for
 
 import core.egress
 from bundles.language.archive import read_directory
@@ -20,6 +19,7 @@ from bundles.language.decisions import MODEL_FAILED
 from bundles.language.execution import execute
 from bundles.language.models import ModelError, ModelRequest
 from core.egress import EGRESS_REFUSED, ENDPOINT_UNREACHABLE, EgressPolicy
+from runtime.endpoint_models import model_for
 from runtime.models import ModelEndpoint
 from runtime.providers import (
     BAD_BASE_URL_MESSAGE,

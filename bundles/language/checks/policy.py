@@ -10,12 +10,18 @@ from typing import Any
 
 from bundles.language.checks.context import BundleCheck, Definition, mapping, sequence
 from bundles.language.documents import ParsedFile, Parts, source_position, value_position
-from bundles.language.errors import CEL_SYNTAX, CEL_UNKNOWN_VARIABLE, UNKNOWN_FIELD_REFERENCE
+from bundles.language.errors import (
+    CEL_SYNTAX,
+    CEL_TOO_EXPENSIVE,
+    CEL_UNKNOWN_VARIABLE,
+    UNKNOWN_FIELD_REFERENCE,
+)
 from bundles.language.schemas import POLICY
-from policies import PolicySyntaxError, compile_expression
+from policies import PolicySyntaxError, PolicyTooExpensiveError, compile_expression
 from policies.rules import stage_variables
 
 MESSAGE_CEL_SYNTAX = "CEL syntax error: {reason}"
+MESSAGE_CEL_TOO_EXPENSIVE = "CEL expression over a cost limit: {reason}"
 MESSAGE_CEL_UNKNOWN_VARIABLE = "unknown variable '{variable}'; available: {allowed}"
 MESSAGE_CEL_OUTPUT_IN_PRE = "a pre policy runs before the model: 'output' is not available"
 MESSAGE_UNKNOWN_FIELD_REFERENCE = "'{field}' is not a field of entity {entity} (pipeline '{pipeline}')"
@@ -30,13 +36,18 @@ def check_policies(bundle: BundleCheck) -> None:
 
 
 def check_cel(bundle: BundleCheck, parsed: ParsedFile, parts: Parts, source: str, allowed: set[str]) -> None:
-    """Report a CEL expression that does not parse or reads variables it may not."""
+    """Report a CEL expression that does not parse, is over a cost limit or reads variables it may not."""
     try:
         compiled = compile_expression(source)
     except PolicySyntaxError as exc:
         position = value_position(parsed, parts, exc.line, exc.column)
         message = MESSAGE_CEL_SYNTAX.format(reason=exc.message)
         bundle.report(CEL_SYNTAX, parsed, parts, message, position=position)
+        return
+    except PolicyTooExpensiveError as exc:
+        position = value_position(parsed, parts, exc.line, exc.column)
+        message = MESSAGE_CEL_TOO_EXPENSIVE.format(reason=exc.message)
+        bundle.report(CEL_TOO_EXPENSIVE, parsed, parts, message, position=position)
         return
     for variable in sorted(set(compiled.variables) - allowed):
         if variable == "output" and "input" in allowed:  # a policy that runs before the model

@@ -9,7 +9,8 @@ from jinja2 import TemplateSyntaxError
 
 from bundles.language.checks.context import BundleCheck, Definition, mapping
 from bundles.language.documents import source_position, value_position
-from bundles.language.errors import JINJA_SYNTAX, TEMPLATE_VARIABLE_UNDEFINED
+from bundles.language.errors import JINJA_SYNTAX, PROMPT_TOO_LARGE, TEMPLATE_VARIABLE_UNDEFINED
+from bundles.language.limits import MAX_PROMPT_CHARS, SOURCE_OVER_CAP
 from bundles.language.schemas import TEMPLATE
 from bundles.language.templating import template_variables
 
@@ -21,12 +22,23 @@ MESSAGE_TEMPLATE_VARIABLE = (
 
 
 def check_templates(bundle: BundleCheck) -> None:
-    """Report Jinja syntax errors in templates."""
+    """Report Jinja syntax errors in templates, and template text that alone is over the prompt cap."""
     for parsed in bundle.yaml_files(TEMPLATE):
+        length = 0
         for key in TEXT_KEYS:
             source = parsed.value.get(key)
             if not isinstance(source, str):
                 continue
+            length += len(source)
+            if length > MAX_PROMPT_CHARS:  # its text renders at least once: known now, not at render time
+                message = SOURCE_OVER_CAP.format(size=length, limit=MAX_PROMPT_CHARS)
+                bundle.report(
+                    PROMPT_TOO_LARGE,
+                    parsed,
+                    (key,),
+                    message,
+                    position=value_position(parsed, (key,), None, None),
+                )
             try:
                 template_variables(source)
             except TemplateSyntaxError as exc:

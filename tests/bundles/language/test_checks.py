@@ -104,6 +104,8 @@ def test_corpus_covers_every_validation_error_code():
         validation.SUITE_EXPECT_INVALID,
         validation.SECRET_IN_BUNDLE,
         validation.NOT_UTF8,
+        validation.CEL_TOO_EXPENSIVE,
+        validation.PROMPT_TOO_LARGE,
     } <= codes
 
 
