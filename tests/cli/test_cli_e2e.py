@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from promotions.exceptions import SELF_APPROVAL
 from promotions.selectors import access_environment
 from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
 from tenancy.services import membership_set
+from tenancy.tokens import api_token_issue_for
 from tests.conftest import run_committed
 from tests.live import ROOT, control_plane_server  # noqa: F401 (fixture)
 
@@ -62,7 +62,7 @@ def create_members(tenant) -> dict[str, str]:
         membership_set(actor=None, tenant=tenant, user=user, roles=roles)
         if "reviewer" in roles:
             environment_approval_grant(actor=None, environment=current, user=user, granted=True)
-        tokens[role] = Token.objects.get_or_create(user=user)[0].key
+        tokens[role] = api_token_issue_for(tenant=tenant, user=user).secret
     return tokens
 
 

@@ -1,0 +1,42 @@
+"""DRF authentication by personal API token: `Authorization: Token <token>` (or `Bearer <token>`)."""
+
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from tenancy.exceptions import INVALID_TOKEN
+from tenancy.selectors import TOKEN_ATTRIBUTE, current_tenant
+from tenancy.tokens import check_token, token_used
+
+SCHEMES = ("token", "bearer")
+
+
+def presented_token(request) -> str | None:
+    """Return the credentials of a Token or Bearer Authorization header, "" when empty, None without one."""
+    header = get_authorization_header(request).decode("latin-1")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() not in SCHEMES:
+        return None
+    return credentials.strip()
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """Authenticate a member's personal token of the host's tenant; unknown, expired or revoked: 401."""
+
+    def authenticate(self, request):
+        """Return (user, token) for a usable token, None without a token header; raise for a bad one."""
+        presented = presented_token(request)
+        if presented is None:
+            return None
+        if not presented:
+            raise AuthenticationFailed(INVALID_TOKEN)
+        check = check_token(presented, current_tenant())
+        if check.token is None:
+            raise AuthenticationFailed(check.problem)
+        token_used(check.token)
+        user = check.token.user
+        user.__dict__[TOKEN_ATTRIBUTE] = check.token
+        return user, check.token
+
+    def authenticate_header(self, request) -> str:
+        """Answer 401 (not 403) to unauthenticated API requests."""
+        return "Token"
