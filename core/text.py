@@ -2,6 +2,8 @@
 
 import unicodedata
 
+from core.errors import TextTooLong
+
 NUL_CHARACTER = "a NUL (\\u0000) character"
 LONE_SURROGATE = "an unpaired surrogate (not Unicode text)"
 
@@ -73,6 +75,11 @@ def unsafe_name(text: str) -> str | None:
     return None
 
 
-def too_long(text: str, limit: int = MAX_REASON_LENGTH) -> str | None:
-    """Return why `text` is longer than `limit` characters, or None."""
-    return TOO_LONG.format(limit=limit, length=len(text)) if len(text) > limit else None
+def require_within(field: str, text: str, limit: int = MAX_REASON_LENGTH) -> str:
+    """Return `text`, or raise TextTooLong naming `field` when it is longer than `limit` characters."""
+    if len(text) > limit:
+        reason = TOO_LONG.format(limit=limit, length=len(text))
+        raise TextTooLong(
+            f"{field}: {reason}.", details=[{"field": field, "code": "too_long", "message": reason}]
+        )
+    return text

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.services import record
 from bundles.models import Bundle
+from core.text import unsafe_name
 from promotions.selectors import access_environment
 from runtime.actions import RuntimeAction
 from runtime.conf import api_key_variable_allowed, runtime_setting
@@ -23,6 +24,7 @@ from runtime.exceptions import (
     KEY_ALREADY_REVOKED,
     KEY_NAME_REQUIRED,
     UNKNOWN_SCOPE_BUNDLES,
+    UNSAFE_NAME,
     InvalidKeyName,
     InvalidModelEndpoint,
     KeyAlreadyRevoked,
@@ -74,6 +76,9 @@ def runtime_key_create(
     name = (name or "").strip()
     if not name or len(name) > MAX_KEY_NAME_LENGTH:
         raise InvalidKeyName(details=[field_error("name", KEY_NAME_REQUIRED)])
+    if unsafe := unsafe_name(name):
+        message = UNSAFE_NAME.format(reason=unsafe)
+        raise InvalidKeyName(message, details=[field_error("name", message, "unsafe_name")])
     target = access_environment(actor, environment or runtime_setting("RUNTIME_DEFAULT_ENVIRONMENT"))
     scope = sorted(set(bundles or []))
     known = set(Bundle.objects.filter(name__in=scope).values_list("name", flat=True))
@@ -131,7 +136,9 @@ def field_error(field: str, message: str, code: str = "invalid") -> dict[str, st
 def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     """Return every problem of the endpoint fields present in `values`."""
     problems = []
-    if "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
+    if "name" in values and (unsafe := unsafe_name(str(values["name"] or ""))):
+        problems.append(field_error("name", UNSAFE_NAME.format(reason=unsafe), "unsafe_name"))
+    elif "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
         problems.append(field_error("name", BAD_ENDPOINT_NAME))
     if "base_url" in values:
         url = values["base_url"]

@@ -20,6 +20,7 @@ REAUTHENTICATE_TEMPLATE = "tenancy/reauthenticate.html"
 REAUTH_PASSWORD_FIELD = "reauth_password"
 WRONG_PASSWORD = "That is not your password."
 REAUTHENTICATE_STATUS = 401
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEPT_OUT_FIELDS = frozenset({"csrfmiddlewaretoken", REAUTH_PASSWORD_FIELD})
 
 
@@ -59,7 +60,7 @@ def fresh_authentication_required(view):
     @sensitive_post_parameters(REAUTH_PASSWORD_FIELD)
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if authenticated_recently(request.session):
+        if request.method in SAFE_METHODS or authenticated_recently(request.session):
             return view(request, *args, **kwargs)
         if request.method != "POST" or REAUTH_PASSWORD_FIELD not in request.POST:
             return reauthentication_page(request)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.dashboard import dashboard_panels
 from core.errors import DomainError
-from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page
+from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
 from tenancy.exceptions import MEMBER_NOT_FOUND, SignInLocked
 from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
@@ -87,6 +87,7 @@ def dashboard(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@fresh_authentication_required
 def memberships(request):
     """List members; admins set roles."""
     tenant = current_tenant()
