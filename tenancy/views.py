@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.dashboard import dashboard_panels
 from core.errors import DomainError
 from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
-from tenancy.exceptions import MEMBER_NOT_FOUND, SignInLocked
+from tenancy.exceptions import MEMBER_NOT_FOUND
 from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
@@ -38,17 +38,13 @@ class LoginView(auth_views.LoginView):
     authentication_form = TenantLoginForm
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        """Sign in; while the username or the address is locked, answer 429 with Retry-After."""
-        try:
-            return super().post(request, *args, **kwargs)
-        except SignInLocked as error:
-            form = self.get_form_class()(request, data=request.POST)
-            form.add_error(None, error.message)
-            response = self.render_to_response(self.get_context_data(form=form))
-            response.status_code = error.status
-            response["Retry-After"] = str(error.retry_after)
-            return response
+    def form_invalid(self, form):
+        """Show the form's errors; while the username or the address is locked, with 429 and Retry-After."""
+        response = super().form_invalid(form)
+        if form.locked is not None:
+            response.status_code = form.locked.status
+            response["Retry-After"] = str(form.locked.retry_after)
+        return response
 
     def form_valid(self, form):
         """Log in, then bind the session to this host's tenant and note the time of the sign-in."""
