@@ -1,5 +1,6 @@
 """DRF authentication by personal API token: `Authorization: Token <token>` (or `Bearer <token>`)."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -40,3 +41,19 @@ class ApiTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         """Answer 401 (not 403) to unauthenticated API requests."""
         return "Token"
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI security scheme of ApiTokenAuthentication (named as DRF's token scheme was)."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        """Return the scheme: an Authorization header `Token ct_<prefix>_<secret>` (or `Bearer ...`)."""
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Personal API token: `Token ct_<prefix>_<secret>` (or `Bearer ct_...`).",
+        }
