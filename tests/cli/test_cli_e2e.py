@@ -128,6 +128,25 @@ def test_an_unknown_bundle_exits_4(cli):
     assert_ran(cli("gates run no-such-bundle 1.0.0"), 4)
 
 
+def test_login_makes_a_new_named_token_each_time_which_tokens_list_shows_and_revoke_ends(cli, monkeypatch):
+    monkeypatch.setenv("CONTRACTOR_PASSWORD", PASSWORD)
+    login = "login --username e2e-cli-author --name 'e2e laptop' --scope read --expires-in-days 7"
+    first = assert_ran(cli(login, token="")).out.strip()
+    second = assert_ran(cli(login, token="")).out.strip()
+    assert first != second
+    assert first.startswith("ct_") and second.startswith("ct_")
+    listed = assert_ran(cli("--json tokens list", token=second)).json()["tokens"]
+    mine = {row["prefix"]: row for row in listed if row["name"] == "e2e laptop"}
+    assert set(mine) == {f"ct_{first.split('_')[1]}_…", f"ct_{second.split('_')[1]}_…"}
+    assert all(row["scopes"] == ["read"] for row in mine.values())
+    assert first not in json.dumps(listed) and second not in json.dumps(listed)
+    revoked_id = mine[f"ct_{first.split('_')[1]}_…"]["id"]
+    assert_ran(cli(f"tokens revoke {revoked_id}", token=second))
+    refused = assert_ran(cli("status", token=first), 3)
+    assert "HTTP 401" in refused.err
+    assert_ran(cli("status", token=second))
+
+
 def test_contractor_test_validates_and_runs_the_suites_without_a_server(bundle_dirs):
     result = subprocess.run(
         [sys.executable, "-m", "cli.contractor", "test", str(bundle_dirs["1.0.0"])],
