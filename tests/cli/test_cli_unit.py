@@ -240,7 +240,19 @@ def test_approve_reject_and_cancel_share_one_handler_with_their_decision():
 
 
 def test_login_takes_a_token_name_scopes_and_a_lifetime():
-    argv = "login --username ci --name nightly --scope push --scope read --expires-in-days 30".split()
+    argv = [
+        "login",
+        "--username",
+        "ci",
+        "--name",
+        "nightly",
+        "--scope",
+        "push",
+        "--scope",
+        "read",
+        "--expires-in-days",
+        "30",
+    ]
     args = build_parser().parse_args(argv)
     assert (args.username, args.name, args.scope, args.expires_in_days) == (
         "ci",
