@@ -20,6 +20,12 @@ def presented_token(request) -> str | None:
     return credentials.strip()
 
 
+def checked_by_middleware(request, presented: str):
+    """Return the TokenMembershipMiddleware's check of this same token, or None."""
+    cached = getattr(getattr(request, "_request", request), "contractor_token_check", None)
+    return cached[1] if cached is not None and cached[0] == presented else None
+
+
 class ApiTokenAuthentication(BaseAuthentication):
     """Authenticate a member's personal token of the host's tenant; unknown, expired or revoked: 401."""
 
@@ -30,7 +36,7 @@ class ApiTokenAuthentication(BaseAuthentication):
             return None
         if not presented:
             raise AuthenticationFailed(INVALID_TOKEN)
-        check = check_token(presented, current_tenant())
+        check = checked_by_middleware(request, presented) or check_token(presented, current_tenant())
         if check.token is None:
             raise AuthenticationFailed(check.problem)
         token_used(check.token)

@@ -27,12 +27,17 @@ def bind_session_to_tenant(request) -> None:
 
 
 def token_user(request):
-    """Return the user of a usable API token of this tenant, or None (DRF still authenticates and refuses)."""
+    """Return the user of a usable API token of this tenant, or None (DRF still authenticates and refuses).
+
+    The check is kept on the request, so that DRF's authentication reuses it (and the same user object,
+    whose membership is then looked up once).
+    """
     presented = presented_token(request)
     if not presented:
         return None
-    token = check_token(presented, current_tenant()).token
-    return token.user if token is not None else None
+    check = check_token(presented, current_tenant())
+    request.contractor_token_check = (presented, check)
+    return check.token.user if check.token is not None else None
 
 
 class TenantHostMiddleware(TenantMainMiddleware):

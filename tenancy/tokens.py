@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -123,11 +124,15 @@ def find_token(presented: str, tenant: Tenant | None) -> ApiToken | None:
 
 
 def token_used(token: ApiToken) -> None:
-    """Note that `token` was used now (at most once per TOKEN_LAST_USED_RESOLUTION_SECONDS)."""
+    """Note that `token` was used now, writing at most once per TOKEN_LAST_USED_RESOLUTION_SECONDS.
+
+    One conditional UPDATE on every use: it matches (and writes) only when the stored time is older, so a
+    request costs the same number of queries whether or not it is the one that writes.
+    """
     now = timezone.now()
-    resolution = timedelta(seconds=tenancy_setting("TOKEN_LAST_USED_RESOLUTION_SECONDS"))
-    if token.last_used_at is None or now - token.last_used_at >= resolution:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    stale = now - timedelta(seconds=tenancy_setting("TOKEN_LAST_USED_RESOLUTION_SECONDS"))
+    due = Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+    if ApiToken.objects.filter(due, pk=token.pk).update(last_used_at=now):
         token.last_used_at = now
 
 

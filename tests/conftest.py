@@ -204,7 +204,7 @@ def committed_tenant(django_db_setup, django_db_blocker):
     """A tenant whose data commits (for live processes and concurrency tests); its schema is dropped after."""
     import uuid
 
-    from tenancy.models import Domain, Membership
+    from tenancy.models import ApiToken, Domain, Membership
 
     slug = f"live-{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
@@ -212,6 +212,7 @@ def committed_tenant(django_db_setup, django_db_blocker):
     yield tenant
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
+        ApiToken.objects.filter(tenant=tenant).delete()
         Membership.objects.filter(tenant=tenant).delete()
         Domain.objects.filter(tenant=tenant).delete()
         with connection.cursor() as cursor:
