@@ -34,7 +34,7 @@ from bundles.services import (
     draft_save,
 )
 from core.errors import DomainError
-from tenancy.console import console_page
+from tenancy.console import console_page, fresh_authentication_required
 from tenancy.roles import Capability
 from tenancy.selectors import holds_object_permission, require_capability
 
@@ -156,6 +156,7 @@ def bundle_page(request, name: str):
 
 @require_POST
 @console_page(ERROR_TEMPLATE)
+@fresh_authentication_required
 def push_grant_change(request, name: str):
     """Grant or revoke a member's push_version on the bundle (admins)."""
     require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)

@@ -59,6 +59,8 @@ INVALID_BUNDLE_MESSAGE = "invalid bundle: {count} error(s)"
 VALID_BUNDLE_MESSAGE = "valid: {name} {version} {digest}"
 
 
+DEFAULT_TOKEN_NAME = "contractor CLI"  # noqa: S105 (a name, not a secret)
+TOKEN_SCOPES = ("read", "push", "promote", "approve", "operate", "audit", "admin")
 UNEXPECTED_SUCCESS_MESSAGE = "the server answered HTTP {status} without a JSON object"
 
 
@@ -289,6 +291,11 @@ def status_lines(bundles: list[str], rows: list[dict[str, Any]]) -> list[str]:
         for row in rows
     ]
     table += [(name, "-", "-", "", "") for name in bundles if name not in deployed]
+    return aligned(table)
+
+
+def aligned(table: list[tuple]) -> list[str]:
+    """Return the rows of `table` (its first row the headings) as lines of left-aligned columns."""
     widths = [max(len(str(line[column])) for line in table) for column in range(len(table[0]))]
     return [
         "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
@@ -297,7 +304,7 @@ def status_lines(bundles: list[str], rows: list[dict[str, Any]]) -> list[str]:
 
 
 def command_login(args: argparse.Namespace, out: Output) -> int:
-    """Exchange a username and password for an API token and print it."""
+    """Exchange a username and password for a new named API token and print it (shown only this once)."""
     password = os.environ.get("CONTRACTOR_PASSWORD")
     if not password:
         if not sys.stdin.isatty():
@@ -305,8 +312,42 @@ def command_login(args: argparse.Namespace, out: Output) -> int:
         password = getpass.getpass(f"password for {args.username}: ")
     # A stale CONTRACTOR_TOKEN would make token authentication refuse the exchange itself: send none.
     anonymous = replace(config_from_env(os.environ), token=None)
-    _, body = ApiClient(anonymous).post("auth/token/", {"username": args.username, "password": password})
+    request: dict[str, Any] = {"username": args.username, "password": password, "name": args.name}
+    if args.scope:
+        request["scopes"] = args.scope
+    if args.expires_in_days is not None:
+        request["expires_in_days"] = args.expires_in_days
+    _, body = ApiClient(anonymous).post("auth/token/", request)
     if not isinstance(body, dict) or not isinstance(body.get("token"), str):
         raise ServerUnreachable(UNEXPECTED_SUCCESS_MESSAGE.format(status=200))
     out.result({"token": body["token"]}, body["token"])
+    return EXIT_OK
+
+
+def command_tokens_list(args: argparse.Namespace, out: Output) -> int:
+    """List your API tokens of the tenant (admins with --all: every member's)."""
+    tokens = api_client().get_all("tokens/", {"all": "true"} if args.all else None)
+    table = [("ID", "NAME", "USER", "TOKEN", "SCOPES", "EXPIRES", "LAST USED", "STATE")]
+    table += [
+        (
+            row.get("id"),
+            row.get("name"),
+            row.get("user"),
+            row.get("prefix"),
+            ",".join(row.get("scopes") or []),
+            row.get("expires_at") or "",
+            row.get("last_used_at") or "never",
+            f"revoked ({row.get('revoked_reason')})" if row.get("revoked_at") else "active",
+        )
+        for row in tokens
+        if isinstance(row, dict)
+    ]
+    out.result({"tokens": tokens}, aligned(table))
+    return EXIT_OK
+
+
+def command_tokens_revoke(args: argparse.Namespace, out: Output) -> int:
+    """Revoke an API token by id: it stops working at once."""
+    _, body = api_client().request("DELETE", f"tokens/{segment(args.id)}/")
+    out.result(body, f"revoked token {args.id} ({name_of(body)})")
     return EXIT_OK

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 from cli.client import Output
 from cli.commands import (
+    DEFAULT_TOKEN_NAME,
+    TOKEN_SCOPES,
     command_decide,
     command_gates_run,
     command_login,
@@ -29,6 +31,8 @@ from cli.commands import (
     command_rollback,
     command_status,
     command_test,
+    command_tokens_list,
+    command_tokens_revoke,
 )
 from cli.errors import CliError
 
@@ -49,7 +53,7 @@ environment:
   CONTRACTOR_URL       control plane URL (default http://127.0.0.1:8000)
   CONTRACTOR_TENANT    tenant slug: sends Host: <tenant>.localhost
   CONTRACTOR_HOST      Host header to send instead of <tenant>.localhost
-  CONTRACTOR_TOKEN     API token (Authorization: Token <token>); get one with `contractor login`
+  CONTRACTOR_TOKEN     API token (Authorization: Token <token>); get one with `contractor login --name N`
   CONTRACTOR_PASSWORD  password for `contractor login` (prompted when unset)
 """
 
@@ -145,6 +149,35 @@ def build_parser() -> argparse.ArgumentParser:
         "login", command_login, "get an API token (password from CONTRACTOR_PASSWORD or prompted)"
     )
     login.add_argument("--username", required=True, metavar="U")
+    login.add_argument(
+        "--name", default=DEFAULT_TOKEN_NAME, help="a name for the new token (e.g. the CI job)"
+    )
+    login.add_argument(
+        "--scope",
+        action="append",
+        choices=TOKEN_SCOPES,
+        help="a scope of the token (repeat; default: the scopes your roles use)",
+    )
+    login.add_argument("--expires-in-days", type=int, metavar="DAYS", help="lifetime (default 90)")
+
+    tokens = commands.add_parser("tokens", help="your personal API tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
+    for name, handler, help_text in (
+        ("list", command_tokens_list, "list your tokens (--all: every member's, for admins)"),
+        ("revoke", command_tokens_revoke, "revoke a token by id"),
+    ):
+        sub = token_commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        if name == "list":
+            sub.add_argument("--all", action="store_true", help="every member's tokens (admins)")
+        else:
+            sub.add_argument("id", metavar="ID")
     return parser
 
 

@@ -19,6 +19,8 @@ api_v1 = [
     path("me/", tenancy_apis.MeApi.as_view(), name="api-me"),
     path("memberships/", tenancy_apis.MembershipListApi.as_view(), name="api-memberships"),
     path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
+    path("tokens/", tenancy_apis.ApiTokenListApi.as_view(), name="api-tokens"),
+    path("tokens/<int:token_id>/", tenancy_apis.ApiTokenDetailApi.as_view(), name="api-token-detail"),
     *[path("", include(f"{app}.api_urls")) for app in APPS],
 ]
 
@@ -27,6 +29,9 @@ urlpatterns = [
     path("login/", tenancy_views.LoginView.as_view(), name="login"),
     path("logout/", tenancy_views.LogoutView.as_view(), name="logout"),
     path("members/", tenancy_views.memberships, name="memberships"),
+    path("tokens/", tenancy_views.api_tokens, name="tokens"),
+    path("tokens/created/", tenancy_views.api_token_created, name="tokens-created"),
+    path("tokens/<int:token_id>/revoke/", tenancy_views.api_token_revoke_view, name="tokens-revoke"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("api/v1/", include(api_v1)),

@@ -170,7 +170,7 @@ def exception_handler(exc, context):
     """Render every API exception as {"error": {code, message, details}}."""
     exc = request_error(exc) or exc
     if isinstance(exc, DomainError):
-        return Response(printable(exc.as_dict()), status=exc.status)
+        return Response(printable(exc.as_dict()), status=exc.status, headers=getattr(exc, "headers", None))
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -52,3 +52,9 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
     status = 400
     default_message = "The input is not valid."
+
+
+class TextTooLong(ValidationFailed):
+    """A free-text field (justification, comment, reason) is longer than the limit; details name it."""
+
+    code = "too_long"

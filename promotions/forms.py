@@ -26,7 +26,7 @@ class PromotionRequestForm(forms.Form):
     version = forms.CharField(widget=forms.HiddenInput, max_length=64)
     environment = forms.ChoiceField()
     # Not required here: the service refuses a blank justification with its own message.
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
     def __init__(self, *args, environment_names: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,7 +43,7 @@ class GateRunForm(forms.Form):
 class DecisionForm(forms.Form):
     """A reviewer's or the requester's comment on a decision (the service says whether it is required)."""
 
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
 class RollbackForm(forms.Form):
@@ -51,7 +51,7 @@ class RollbackForm(forms.Form):
 
     bundle = forms.CharField(widget=forms.HiddenInput, max_length=63)
     to_version = forms.CharField(required=False, max_length=64)
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000)
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
 class EnvironmentRulesForm(forms.Form):

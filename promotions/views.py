@@ -42,7 +42,7 @@ from promotions.services.promotion_requests import (
     promotion_reject,
     promotion_request_create,
 )
-from tenancy.console import console_page, error_page
+from tenancy.console import console_page, error_page, fresh_authentication_required
 from tenancy.exceptions import MISSING_CAPABILITY, NOT_A_MEMBER
 from tenancy.roles import Capability
 from tenancy.selectors import current_tenant, membership_of, require_capability
@@ -231,6 +231,7 @@ def decide(request, promotion_id: int, service, done_message: str):
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+@fresh_authentication_required
 def promotion_approve_view(request, promotion_id: int):
     """Approve a request (eligible reviewers); it deploys when gates and approvals suffice."""
     return decide(request, promotion_id, promotion_approve, APPROVED_MESSAGE)
@@ -238,6 +239,7 @@ def promotion_approve_view(request, promotion_id: int):
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+@fresh_authentication_required
 def promotion_reject_view(request, promotion_id: int):
     """Reject a request (eligible reviewers; a comment is required); one rejection ends it."""
     return decide(request, promotion_id, promotion_reject, REJECTED_MESSAGE)
@@ -422,6 +424,7 @@ def environment_refused(request, environment, message: str, status: int, **extra
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+@fresh_authentication_required
 def environment_rollback_view(request, name: str):
     """Roll a bundle back in this environment (operators)."""
     environment = selectors.access_environment(request.user, name)
@@ -450,6 +453,7 @@ def environment_rollback_view(request, name: str):
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+@fresh_authentication_required
 def environment_rules_view(request, name: str):
     """Change an environment's promotion rules (admins)."""
     environment = selectors.access_environment(request.user, name)
@@ -474,6 +478,7 @@ def environment_rules_view(request, name: str):
 
 @console_page(ERROR_TEMPLATE)
 @require_POST
+@fresh_authentication_required
 def environment_approvers_view(request, name: str):
     """Grant or revoke a member's approve_promotion on this environment (admins)."""
     environment = selectors.access_environment(request.user, name)

@@ -44,7 +44,7 @@ class RuntimeTenantMiddleware(TenantMainMiddleware):
         if request.path in HOST_INDEPENDENT_PATHS:
             return None
         try:
-            hostname = self.hostname_from_request(request)
+            hostname = self.hostname_from_request(request).rstrip(".").lower()  # hosts match in any case
         except DisallowedHost:
             return error_response(UnknownTenant())
         try:

@@ -17,6 +17,7 @@ from audit.services import record
 from bundles.models import Bundle
 from core.api import field_error
 from core.egress import url_refusal
+from core.text import unsafe_name
 from promotions.selectors import access_environment
 from runtime.actions import RuntimeAction
 from runtime.conf import api_key_variable_allowed, runtime_setting
@@ -25,6 +26,7 @@ from runtime.exceptions import (
     KEY_ALREADY_REVOKED,
     KEY_NAME_REQUIRED,
     UNKNOWN_SCOPE_BUNDLES,
+    UNSAFE_NAME,
     InvalidKeyName,
     InvalidModelEndpoint,
     KeyAlreadyRevoked,
@@ -78,6 +80,9 @@ def runtime_key_create(
     name = (name or "").strip()
     if not name or len(name) > MAX_KEY_NAME_LENGTH:
         raise InvalidKeyName(details=[field_error("name", INVALID, KEY_NAME_REQUIRED)])
+    if unsafe := unsafe_name(name):
+        message = UNSAFE_NAME.format(reason=unsafe)
+        raise InvalidKeyName(message, details=[field_error("name", "unsafe_name", message)])
     target = access_environment(actor, environment or runtime_setting("RUNTIME_DEFAULT_ENVIRONMENT"))
     scope = sorted(set(bundles or []))
     known = set(Bundle.objects.filter(name__in=scope).values_list("name", flat=True))
@@ -130,7 +135,9 @@ def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
 def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     """Return every problem of the endpoint fields present in `values`."""
     problems = []
-    if "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
+    if "name" in values and (unsafe := unsafe_name(str(values["name"] or ""))):
+        problems.append(field_error("name", "unsafe_name", UNSAFE_NAME.format(reason=unsafe)))
+    elif "name" in values and not ENDPOINT_NAME_PATTERN.match(str(values["name"] or "")):
         problems.append(field_error("name", INVALID, BAD_ENDPOINT_NAME))
     if "base_url" in values:
         url = values["base_url"]

@@ -8,3 +8,6 @@ class TenancyAction(AuditAction):
 
     TENANT_CREATED = "tenant.created"
     MEMBERSHIP_CHANGED = "membership.changed"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    SIGN_IN_LOCKED = "auth.locked_out"

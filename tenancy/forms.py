@@ -3,13 +3,34 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from tenancy.exceptions import NOT_A_MEMBER
-from tenancy.roles import Role
+from tenancy.exceptions import NOT_A_MEMBER, SignInLocked
+from tenancy.roles import Role, Scope
 from tenancy.selectors import current_tenant, membership_of
+from tenancy.signin import authenticate_or_lock
 
 
 class TenantLoginForm(AuthenticationForm):
-    """Log in; on a tenant host only members may, on the public host only platform staff."""
+    """Log in; on a tenant host only members may, on the public host only platform staff.
+
+    The password is checked under the sign-in lockout; while locked, `locked` holds the SignInLocked error.
+    """
+
+    locked: SignInLocked | None = None
+
+    def clean(self):
+        """Check the password (counting failures towards the lockout), then whether the user may sign in."""
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = authenticate_or_lock(self.request, username=username, password=password)
+            except SignInLocked as error:
+                self.locked = error
+                raise forms.ValidationError(error.message, code=error.code) from error
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
     def confirm_login_allowed(self, user):
         """Refuse users who cannot act on this host."""
@@ -29,3 +50,16 @@ class MembershipForm(forms.Form):
     roles = forms.MultipleChoiceField(
         choices=Role.choices, widget=forms.CheckboxSelectMultiple, required=False
     )
+
+
+class ApiTokenForm(forms.Form):
+    """Create a personal API token (the service validates name, scopes and lifetime)."""
+
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: the scopes your roles use.",
+    )
+    expires_in_days = forms.IntegerField(min_value=1, required=False, help_text="Default 90 days.")

@@ -7,11 +7,14 @@ here, before any view, on every route but the probes and sign-in.
 from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
 from django.shortcuts import render
-from rest_framework.authtoken.models import Token
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import remove_www
 
 from core.api import API_PREFIX, error_body
+from tenancy.authentication import presented_token
 from tenancy.exceptions import NOT_A_MEMBER
 from tenancy.selectors import current_tenant, membership_of
+from tenancy.tokens import check_token
 
 SESSION_TENANT_KEY = "contractor_tenant"
 OPEN_PATHS = ("/healthz", "/readyz", "/static/", "/login/", "/logout/", "/api/v1/auth/token/")
@@ -24,12 +27,26 @@ def bind_session_to_tenant(request) -> None:
 
 
 def token_user(request):
-    """Return the active user of an `Authorization: Token` header, or None (DRF still authenticates)."""
-    scheme, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme != "Token" or not key:
+    """Return the user of a usable API token of this tenant, or None (DRF still authenticates and refuses).
+
+    The check is kept on the request, so that DRF's authentication reuses it (and the same user object,
+    whose membership is then looked up once).
+    """
+    presented = presented_token(request)
+    if not presented:
         return None
-    token = Token.objects.select_related("user").filter(key=key.strip()).first()
-    return token.user if token and token.user.is_active else None
+    check = check_token(presented, current_tenant())
+    request.contractor_token_check = (presented, check)
+    return check.token.user if check.token is not None else None
+
+
+class TenantHostMiddleware(TenantMainMiddleware):
+    """django-tenants' routing by host, with host names compared case-insensitively (ACME.localhost)."""
+
+    @staticmethod
+    def hostname_from_request(request) -> str:
+        """Return the request's host name in lower case, without port, trailing dot or www."""
+        return remove_www(request.get_host().split(":")[0].rstrip(".").lower())
 
 
 class TenantMembershipMiddleware:

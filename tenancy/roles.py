@@ -56,3 +56,47 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
 def capabilities_of(roles) -> frozenset[str]:
     """Return the union of the capabilities of `roles`."""
     return frozenset().union(*(ROLE_CAPABILITIES.get(role, frozenset()) for role in roles))
+
+
+class Scope(models.TextChoices):
+    """What a personal API token may be used for, checked in addition to the member's roles."""
+
+    READ = "read", "Read bundles, promotions, deployments and decisions"
+    PUSH = "push", "Push versions and run gates"
+    PROMOTE = "promote", "Request promotions and run gates"
+    APPROVE = "approve", "Approve or reject promotion requests"
+    OPERATE = "operate", "Roll back, manage runtime keys and model endpoints"
+    AUDIT = "audit", "Browse, verify and export the audit log"
+    ADMIN = "admin", "Memberships, environment rules, grants, webhooks (governance changes)"
+
+
+# Every scope implies read: a token that may push may also read what it pushed.
+SCOPE_CAPABILITIES: dict[str, frozenset[str]] = {
+    Scope.READ: frozenset({Capability.VIEW}),
+    Scope.PUSH: frozenset({Capability.VIEW, Capability.CREATE_BUNDLE, Capability.PUSH_VERSION})
+    | frozenset({Capability.RUN_GATES}),
+    Scope.PROMOTE: frozenset({Capability.VIEW, Capability.REQUEST_PROMOTION, Capability.RUN_GATES}),
+    Scope.APPROVE: frozenset({Capability.VIEW, Capability.APPROVE_PROMOTION}),
+    Scope.OPERATE: frozenset({Capability.VIEW, Capability.ROLLBACK, Capability.MANAGE_RUNTIME_KEYS})
+    | frozenset({Capability.MANAGE_MODEL_ENDPOINTS}),
+    Scope.AUDIT: frozenset({Capability.VIEW, Capability.VIEW_AUDIT}),
+    Scope.ADMIN: frozenset({Capability.VIEW, Capability.MANAGE_MEMBERSHIPS, Capability.MANAGE_ENVIRONMENTS})
+    | frozenset({Capability.MANAGE_WEBHOOKS}),
+}
+# Scopes that only read: a token holding nothing else changes nothing, whatever a view declares.
+READ_ONLY_SCOPES = frozenset({Scope.READ, Scope.AUDIT})
+
+
+def scope_capabilities(scopes) -> frozenset[str]:
+    """Return the union of the capabilities `scopes` cover."""
+    return frozenset().union(*(SCOPE_CAPABILITIES.get(scope, frozenset()) for scope in scopes))
+
+
+def scopes_for_roles(roles) -> list[str]:
+    """Return the scopes covering some capability of `roles` (the default scopes of a member's new token)."""
+    granted = capabilities_of(roles)
+    beyond_reading = {
+        scope: capabilities if scope == Scope.READ else capabilities - {Capability.VIEW}
+        for scope, capabilities in SCOPE_CAPABILITIES.items()
+    }
+    return [scope for scope in Scope.values if beyond_reading[scope] & granted]

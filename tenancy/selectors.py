@@ -2,8 +2,13 @@
 
 from django.db import connection
 
-from tenancy.exceptions import MISSING_CAPABILITY, MissingCapability, NotAMember
-from tenancy.models import Membership, Tenant
+from tenancy.exceptions import MISSING_CAPABILITY, MISSING_SCOPE, MissingCapability, MissingScope, NotAMember
+from tenancy.models import ApiToken, Membership, Tenant
+from tenancy.roles import scope_capabilities
+
+# Where an authenticated request's API token rides on its user object (set by ApiTokenAuthentication), so
+# that every capability check, in views and services alike, also checks the token's scopes.
+TOKEN_ATTRIBUTE = "_contractor_api_token"
 
 
 def current_tenant() -> Tenant | None:
@@ -42,11 +47,26 @@ def require_membership(user, tenant: Tenant | None = None) -> Membership:
 
 
 def require_capability(user, capability: str, tenant: Tenant | None = None) -> Membership:
-    """Return the user's membership if its roles include `capability`, else raise."""
+    """Return the user's membership if its roles (and the scopes of the API token in use) include
+    `capability`, else raise."""
     membership = require_membership(user, tenant)
     if not membership.can(capability):
         raise MissingCapability(MISSING_CAPABILITY.format(capability=capability))
+    require_scope(user, capability)
     return membership
+
+
+def acting_token(user) -> ApiToken | None:
+    """Return the API token the user authenticated this request with, or None (a console session)."""
+    return getattr(user, "__dict__", {}).get(TOKEN_ATTRIBUTE)
+
+
+def require_scope(user, capability: str) -> None:
+    """Raise MissingScope when the user acts through an API token whose scopes do not cover `capability`."""
+    token = acting_token(user)
+    if token is not None and capability not in scope_capabilities(token.scopes):
+        scopes = ", ".join(token.scopes) or "none"
+        raise MissingScope(MISSING_SCOPE.format(capability=capability, scopes=scopes))
 
 
 def holds_object_permission(user, codename: str, obj) -> bool:

@@ -54,7 +54,7 @@ def tenant_create(*, actor, slug: str, name: str = "", admin_user=None, domain: 
         raise TenantExists(TENANT_EXISTS.format(slug=slug))
     # Creating the schema runs its migrations; that happens outside the transaction below.
     tenant = Tenant.objects.create(schema_name=schema_name, name=name or slug)
-    host = domain or tenant_host(slug)
+    host = (domain or tenant_host(slug)).lower()  # hosts are routed in lower case
     with transaction.atomic():
         Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
         tenant_created_record(actor=actor, tenant=tenant, domain=host)

@@ -1,20 +1,34 @@
-"""Console pages of tenancy: sign-in, the dashboard, memberships."""
+"""Console pages of tenancy: sign-in, the dashboard, memberships, personal API tokens."""
 
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core.dashboard import dashboard_panels
 from core.errors import DomainError
-from tenancy.console import FORBIDDEN_TEMPLATE, error_page
-from tenancy.forms import MembershipForm, TenantLoginForm
+from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
+from tenancy.exceptions import MEMBER_NOT_FOUND
+from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
 from tenancy.selectors import current_tenant, members_of, require_capability
 from tenancy.services import membership_set
+from tenancy.signin import mark_authenticated
+from tenancy.tokens import access_token, api_token_create, api_token_revoke, tokens_visible_to
+
+NEW_TOKEN_SESSION_KEY = "contractor_new_token"
+TOKEN_CREATED_MESSAGE = "Token {name!r} created. Copy it now: it is shown only once."
+TOKEN_REVOKED_MESSAGE = "Token {name!r} revoked."
 
 
 class LoginView(auth_views.LoginView):
@@ -24,10 +38,19 @@ class LoginView(auth_views.LoginView):
     authentication_form = TenantLoginForm
     redirect_authenticated_user = True
 
+    def form_invalid(self, form):
+        """Show the form's errors; while the username or the address is locked, with 429 and Retry-After."""
+        response = super().form_invalid(form)
+        if form.locked is not None:
+            response.status_code = form.locked.status
+            response["Retry-After"] = str(form.locked.retry_after)
+        return response
+
     def form_valid(self, form):
-        """Log in, then bind the session to this host's tenant."""
+        """Log in, then bind the session to this host's tenant and note the time of the sign-in."""
         response = super().form_valid(form)
         bind_session_to_tenant(self.request)
+        mark_authenticated(self.request.session)
         return response
 
     def get_default_redirect_url(self):
@@ -60,6 +83,7 @@ def dashboard(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@fresh_authentication_required
 def memberships(request):
     """List members; admins set roles."""
     tenant = current_tenant()
@@ -72,8 +96,8 @@ def memberships(request):
     form = MembershipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-        if user is None:
-            form.add_error("username", "No such user.")
+        if user is None or not user.is_active:
+            form.add_error("username", MEMBER_NOT_FOUND.format(username=form.cleaned_data["username"]))
         else:
             try:
                 membership_set(actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"])
@@ -91,3 +115,67 @@ def memberships(request):
             "can_manage": membership.can(Capability.MANAGE_MEMBERSHIPS),
         },
     )
+
+
+def token_cipher() -> Fernet:
+    """Return the cipher that keeps a new token's secret unreadable in the session until it is shown."""
+    key = hashlib.sha256(b"contractor.new-api-token:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+@console_page(FORBIDDEN_TEMPLATE)
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    """List the member's API tokens; create one (its secret is shown once, on the page redirected to)."""
+    tenant = current_tenant()
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = api_token_create(
+                actor=request.user,
+                tenant=tenant,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"] or None,
+                expires_in_days=form.cleaned_data["expires_in_days"],
+            )
+        except DomainError as error:
+            form.add_error(None, error.message)
+            for detail in error.details:
+                form.add_error(None, f"{detail.get('field')}: {detail.get('message')}")
+        else:
+            sealed = token_cipher().encrypt(created.secret.encode()).decode()
+            request.session[NEW_TOKEN_SESSION_KEY] = {"id": created.token.pk, "sealed": sealed}
+            messages.success(request, TOKEN_CREATED_MESSAGE.format(name=created.token.name))
+            return redirect("tokens-created")
+    status = 400 if form.errors else 200
+    context = {"tokens": tokens_visible_to(request.user, tenant), "form": form, "now": timezone.now()}
+    return render(request, "tenancy/tokens.html", context, status=status)
+
+
+@never_cache
+@console_page(FORBIDDEN_TEMPLATE)
+def api_token_created(request):
+    """Show a just-created token's secret once (a reload shows nothing: it left the session)."""
+    new = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    if not new:
+        return redirect("tokens")
+    try:
+        secret = token_cipher().decrypt(new["sealed"].encode()).decode()
+    except (InvalidToken, KeyError, TypeError):
+        return redirect("tokens")
+    token = access_token(request.user, current_tenant(), new["id"])
+    return render(request, "tenancy/token_created.html", {"token": token, "secret": secret})
+
+
+@console_page(FORBIDDEN_TEMPLATE)
+@require_POST
+def api_token_revoke_view(request, token_id: int):
+    """Revoke one of the member's tokens."""
+    token = access_token(request.user, current_tenant(), token_id)
+    try:
+        api_token_revoke(actor=request.user, token=token)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, TOKEN_REVOKED_MESSAGE.format(name=token.name))
+    return redirect("tokens")

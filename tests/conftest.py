@@ -10,12 +10,12 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tenancy.middleware import SESSION_TENANT_KEY
 from tenancy.models import Tenant
 from tenancy.services import ensure_public_tenant, membership_set, tenant_create, tenant_host
+from tenancy.tokens import api_token_issue_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TENANTS = ("alpha", "beta")
@@ -96,11 +96,11 @@ def host_of(tenant: Tenant) -> str:
     return tenant_host(tenant.schema_name.replace("_", "-"))
 
 
-def token_client(tenant: Tenant, user) -> APIClient:
-    """Return an API client authenticated by token on `tenant`'s host."""
+def token_client(tenant: Tenant, user, scopes: list[str] | None = None) -> APIClient:
+    """Return an API client authenticated by a new token of `tenant` (every scope unless `scopes`)."""
     client = APIClient(HTTP_HOST=host_of(tenant))
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    created = api_token_issue_for(tenant=tenant, user=user, scopes=scopes)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {created.secret}")
     return client
 
 
@@ -204,7 +204,7 @@ def committed_tenant(django_db_setup, django_db_blocker):
     """A tenant whose data commits (for live processes and concurrency tests); its schema is dropped after."""
     import uuid
 
-    from tenancy.models import Domain, Membership
+    from tenancy.models import ApiToken, Domain, Membership
 
     slug = f"live-{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
@@ -212,6 +212,7 @@ def committed_tenant(django_db_setup, django_db_blocker):
     yield tenant
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
+        ApiToken.objects.filter(tenant=tenant).delete()
         Membership.objects.filter(tenant=tenant).delete()
         Domain.objects.filter(tenant=tenant).delete()
         with connection.cursor() as cursor:

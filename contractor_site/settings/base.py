@@ -63,7 +63,6 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
 ]
 TENANT_APPS = [
@@ -87,7 +86,7 @@ MIDDLEWARE = [
     # First, so that API errors raised by any middleware below (an unknown tenant host, a database outage in
     # tenant routing) are answered as JSON too.
     "core.api.ApiErrorMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "tenancy.middleware.TenantHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -159,7 +158,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tenancy.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.IsTenantMember"],
@@ -219,6 +218,19 @@ CONTRACTOR = {
 # (CONTRACTOR_DEV_MODEL_URL, which `make run` sets); production allows nothing more unless told.
 DEV_MODEL_URL = os.environ.get("CONTRACTOR_DEV_MODEL_URL", "http://127.0.0.1:8002/v1")
 CONTRACTOR["EGRESS_ALLOW"] = egress_allow(DEV_MODEL_URL)
+
+# --- tenancy: personal API tokens, sign-in lockout, fresh authentication (defaults in tenancy/conf.py) ---
+CONTRACTOR.update(
+    {
+        "TOKEN_DEFAULT_DAYS": int(os.environ.get("CONTRACTOR_TOKEN_DEFAULT_DAYS", "90")),
+        "TOKEN_MAX_DAYS": int(os.environ.get("CONTRACTOR_TOKEN_MAX_DAYS", "365")),
+        "LOCKOUT_USERNAME_FAILURES": int(os.environ.get("CONTRACTOR_LOCKOUT_USERNAME_FAILURES", "5")),
+        "LOCKOUT_ADDRESS_FAILURES": int(os.environ.get("CONTRACTOR_LOCKOUT_ADDRESS_FAILURES", "20")),
+        "LOCKOUT_WINDOW_SECONDS": int(os.environ.get("CONTRACTOR_LOCKOUT_WINDOW_SECONDS", "900")),
+        "LOCKOUT_SECONDS": int(os.environ.get("CONTRACTOR_LOCKOUT_SECONDS", "900")),
+        "FRESH_AUTHENTICATION_MINUTES": int(os.environ.get("CONTRACTOR_FRESH_AUTHENTICATION_MINUTES", "15")),
+    }
+)
 
 # --- promotions ---
 CONTRACTOR.update(

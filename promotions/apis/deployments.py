@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from bundles.selectors import access_bundle
 from core.api import ApiPagination, NonBlankCharField, errors_on_field, paginated, parse_query_time
+from core.text import MAX_REASON_LENGTH
 from promotions.selectors import access_environment, deployment_history
 from promotions.services.deployments import deployment_rollback
 from tenancy.roles import Capability
@@ -79,7 +80,7 @@ class RollbackApi(APIView):
             default=None,
             help_text="A version once live there; empty or null: the one before the live version.",
         )
-        justification = NonBlankCharField(help_text="Why roll back.")
+        justification = NonBlankCharField(help_text="Why roll back.", max_length=MAX_REASON_LENGTH)
 
     @extend_schema(request=InputSerializer, responses={201: DeploymentSerializer})
     def post(self, request, environment: str, name: str):

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from bundles.selectors import access_version
 from core.api import ApiPagination, NonBlankCharField, errors_on_field, invalid_query, paginated, username_of
+from core.text import MAX_REASON_LENGTH
 from promotions.models import PromotionStatus
 from promotions.selectors import (
     access_environment,
@@ -103,11 +104,13 @@ class PromotionSummarySerializer(serializers.Serializer):
 
 
 class ActionInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH
+    )
 
 
 class RejectInputSerializer(serializers.Serializer):
-    comment = NonBlankCharField(help_text="Why; a rejection needs a comment.")
+    comment = NonBlankCharField(help_text="Why; a rejection needs a comment.", max_length=MAX_REASON_LENGTH)
 
 
 class PromotionListApi(APIView):
@@ -121,7 +124,9 @@ class PromotionListApi(APIView):
         bundle = serializers.CharField()
         version = serializers.CharField()
         environment = serializers.CharField()
-        justification = NonBlankCharField(help_text="Why this version should go live.")
+        justification = NonBlankCharField(
+            help_text="Why this version should go live.", max_length=MAX_REASON_LENGTH
+        )
 
     @extend_schema(
         parameters=[

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.services import record
 from bundles.models import Bundle, BundleVersion
+from core.text import require_within
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.exceptions import (
     ALREADY_LIVE,
@@ -122,7 +123,7 @@ def deployment_rollback(
     `to_version` is a BundleVersion of the bundle, its version string, or None.
     """
     require(actor, Capability.ROLLBACK)
-    justification = (justification or "").strip()
+    justification = require_within("justification", (justification or "").strip())
     if not justification:
         raise JustificationRequired()
     with transaction.atomic():

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from audit.services import record
 from bundles.models import BundleVersion
+from core.text import require_within
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.exceptions import (
     ALREADY_DECIDED,
@@ -49,7 +50,7 @@ def promotion_request_create(
 ) -> PromotionRequest:
     """Request that `version` go live in `environment`; applied at once when gates and approvals suffice."""
     require(actor, Capability.REQUEST_PROMOTION)
-    justification = (justification or "").strip()
+    justification = require_within("justification", (justification or "").strip())
     if not justification:
         raise JustificationRequired()
     bundle = version.bundle
@@ -109,6 +110,7 @@ def check_decider(actor, request: PromotionRequest) -> None:
 def promotion_approve(*, actor, request: PromotionRequest, comment: str = "") -> PromotionRequest:
     """Record `actor`'s approval of `request`; deploy it when that makes approvals (and gates) suffice."""
     require_capability(actor, Capability.APPROVE_PROMOTION)
+    require_within("comment", comment or "")
     with transaction.atomic():
         _, request = locked_request(request)
         check_decider(actor, request)
@@ -130,7 +132,7 @@ def promotion_approve(*, actor, request: PromotionRequest, comment: str = "") ->
 def promotion_reject(*, actor, request: PromotionRequest, comment: str) -> PromotionRequest:
     """Reject `request`: one rejection ends it."""
     require_capability(actor, Capability.APPROVE_PROMOTION)
-    comment = (comment or "").strip()
+    comment = require_within("comment", (comment or "").strip())
     with transaction.atomic():
         _, request = locked_request(request)
         check_decider(actor, request)
@@ -149,6 +151,7 @@ def promotion_reject(*, actor, request: PromotionRequest, comment: str) -> Promo
 def promotion_cancel(*, actor, request: PromotionRequest, comment: str = "") -> PromotionRequest:
     """Cancel `request`; only its requester may, and only while it is pending."""
     require_capability(actor, Capability.VIEW)
+    require_within("comment", comment or "")
     with transaction.atomic():
         _, request = locked_request(request)
         if request.requested_by_id != actor.pk:

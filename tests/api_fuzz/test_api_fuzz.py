@@ -15,7 +15,6 @@ from django.test.client import ClientHandler
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -26,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tenancy.roles import Role
+from tenancy.tokens import api_token_issue_for
 from tests.bundles.bundle_factories import push
 from tests.conftest import host_of
 
@@ -82,8 +82,7 @@ def member_of_every_role(in_tenant_a, tenant_a, make_member):
     """A member holding every role, with a bundle to read; returns (host, Authorization header)."""
     user = make_member(tenant_a, "fuzz-everyone", list(Role.values))
     push(user)
-    token, _ = Token.objects.get_or_create(user=user)
-    return host_of(tenant_a), f"Token {token.key}"
+    return host_of(tenant_a), f"Token {api_token_issue_for(tenant=tenant_a, user=user).secret}"
 
 
 def test_every_operation_answers_fuzzed_requests_as_documented(member_of_every_role):

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from promotions.exceptions import SELF_APPROVAL
 from promotions.selectors import access_environment
 from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
 from tenancy.services import membership_set
+from tenancy.tokens import api_token_issue_for
 from tests.conftest import run_committed
 from tests.live import ROOT, control_plane_server  # noqa: F401 (fixture)
 
@@ -62,7 +62,7 @@ def create_members(tenant) -> dict[str, str]:
         membership_set(actor=None, tenant=tenant, user=user, roles=roles)
         if "reviewer" in roles:
             environment_approval_grant(actor=None, environment=current, user=user, granted=True)
-        tokens[role] = Token.objects.get_or_create(user=user)[0].key
+        tokens[role] = api_token_issue_for(tenant=tenant, user=user).secret
     return tokens
 
 
@@ -126,6 +126,25 @@ def test_an_unknown_bundle_exits_4(cli):
     run = assert_ran(cli("status no-such-bundle"), 4)
     assert "HTTP 404" in run.err
     assert_ran(cli("gates run no-such-bundle 1.0.0"), 4)
+
+
+def test_login_makes_a_new_named_token_each_time_which_tokens_list_shows_and_revoke_ends(cli, monkeypatch):
+    monkeypatch.setenv("CONTRACTOR_PASSWORD", PASSWORD)
+    login = "login --username e2e-cli-author --name 'e2e laptop' --scope read --expires-in-days 7"
+    first = assert_ran(cli(login, token="")).out.strip()
+    second = assert_ran(cli(login, token="")).out.strip()
+    assert first != second
+    assert first.startswith("ct_") and second.startswith("ct_")
+    listed = assert_ran(cli("--json tokens list", token=second)).json()["tokens"]
+    mine = {row["prefix"]: row for row in listed if row["name"] == "e2e laptop"}
+    assert set(mine) == {f"ct_{first.split('_')[1]}_…", f"ct_{second.split('_')[1]}_…"}
+    assert all(row["scopes"] == ["read"] for row in mine.values())
+    assert first not in json.dumps(listed) and second not in json.dumps(listed)
+    revoked_id = mine[f"ct_{first.split('_')[1]}_…"]["id"]
+    assert_ran(cli(f"tokens revoke {revoked_id}", token=second))
+    refused = assert_ran(cli("status", token=first), 3)
+    assert "HTTP 401" in refused.err
+    assert_ran(cli("status", token=second))
 
 
 def test_contractor_test_validates_and_runs_the_suites_without_a_server(bundle_dirs):

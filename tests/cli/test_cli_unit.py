@@ -231,6 +231,45 @@ def test_approve_reject_and_cancel_share_one_handler_with_their_decision():
         assert (args.decision, args.id) == (decision, "7")
 
 
+def test_login_takes_a_token_name_scopes_and_a_lifetime():
+    argv = [
+        "login",
+        "--username",
+        "ci",
+        "--name",
+        "nightly",
+        "--scope",
+        "push",
+        "--scope",
+        "read",
+        "--expires-in-days",
+        "30",
+    ]
+    args = build_parser().parse_args(argv)
+    assert (args.username, args.name, args.scope, args.expires_in_days) == (
+        "ci",
+        "nightly",
+        ["push", "read"],
+        30,
+    )
+    default = build_parser().parse_args(["login", "--username", "ci"])
+    assert (default.name, default.scope, default.expires_in_days) == ("contractor CLI", None, None)
+
+
+def test_an_unknown_scope_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["login", "--username", "ci", "--scope", "root"])
+    assert exited.value.code == EXIT_USAGE
+    assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_tokens_list_and_revoke_parse_to_their_handlers():
+    listed = build_parser().parse_args(["tokens", "list", "--all", "--json"])
+    revoked = build_parser().parse_args(["tokens", "revoke", "42"])
+    assert (listed.handler.__name__, listed.all, listed.json) == ("command_tokens_list", True, True)
+    assert (revoked.handler.__name__, revoked.id) == ("command_tokens_revoke", "42")
+
+
 def test_waiting_returns_the_record_once_its_state_is_final():
     clock = FakeClock()
     progress: list[str] = []

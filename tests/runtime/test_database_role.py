@@ -27,7 +27,7 @@ DENIED_READS = [
     "guardian_userobjectpermission",
     "audit_record",
     "public.auth_user",
-    "public.authtoken_token",
+    "public.tenancy_apitoken",
     "public.tenancy_membership",
     "public.django_session",
 ]
