@@ -153,12 +153,8 @@ def decision_answer(recorded: RecordedExecution) -> tuple[int, dict[str, Any]]:
         http_status = 502
     elif recorded.error_kind is ErrorKind.MODEL_FAILED:
         code, message, http_status = "model_failed", MODEL_FAILED.format(reason=data["reason"]), 502
-    elif recorded.error_kind is ErrorKind.PROMPT_TOO_LARGE:
-        code, message, http_status = (
-            ErrorKind.PROMPT_TOO_LARGE.value,
-            data["reason"],
-            500,
-        )  # the bundle's fault
+    elif recorded.error_kind is ErrorKind.PROMPT_TOO_LARGE:  # the bundle's fault, like any template failure
+        code, message, http_status = ErrorKind.PROMPT_TOO_LARGE.value, data["reason"], 500
     else:
         code, message, http_status = "execution_failed", data["reason"] or status, 500
     error = {
