@@ -21,7 +21,9 @@ def server_connections() -> int:
     """Return how many connections the console under test holds to PostgreSQL."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [APPLICATION_NAME]
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
 
