@@ -5,7 +5,6 @@ imports no other app.
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
@@ -14,6 +13,7 @@ from audit.models import Record
 from audit.selectors import record_is_intact, records, verification_report
 from core.api import parse_query_time
 from core.errors import DomainError
+from core.pagination import console_cursor_page
 
 VIEW_AUDIT = "view_audit"
 PAGE_SIZE = 50
@@ -52,9 +52,11 @@ def record_list(request):
         since=times["since"],
         until=times["until"],
     )
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        page, query = console_cursor_page(queryset, request, PAGE_SIZE)
+    except DomainError as error:
+        return render(request, "error.html", {"reason": error.message, "error": error}, status=error.status)
     actions = Record.objects.order_by("action").values_list("action", flat=True).distinct()
-    query = "&".join(f"{name}={value}" for name, value in chosen.items() if value)
     return render(
         request,
         "audit/records.html",

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -25,9 +26,11 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError, ValidationFailed
+from core.pagination import CURSOR_PARAM, MAX_CURSOR_LENGTH, Keyset, cursor_page
 from core.text import printable
 
 logger = logging.getLogger(__name__)
@@ -318,7 +321,13 @@ def strict_integer(text: str) -> int | None:
 
 
 class ApiPagination(LimitOffsetPagination):
-    """Limit/offset pages ({count, next, previous, results}) that refuse a malformed limit or offset."""
+    """Pages of {count, count_exact, next, previous, results}, by cursor where the list's order allows.
+
+    A list ordered by a keyset (see core/pagination.py) links its pages by `?cursor=`; `offset` still works
+    there for older clients, and is the only way through a list ordered otherwise. `count` is exact up to
+    COUNT_EXACT_LIMIT rows, else the planner's estimate with `count_exact: false`. A malformed limit, offset
+    or cursor is refused with 400.
+    """
 
     max_limit = MAX_PAGE_SIZE
 
@@ -335,7 +344,7 @@ class ApiPagination(LimitOffsetPagination):
         return limit
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
-        """Return the limit and offset parameters with the bounds get_limit and get_offset enforce."""
+        """Return the limit, offset and cursor parameters with the bounds the pages enforce."""
         parameters = super().get_schema_operation_parameters(view)
         bounds = {
             self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
@@ -343,7 +352,20 @@ class ApiPagination(LimitOffsetPagination):
         }
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
-        return parameters
+        cursor = {
+            "name": CURSOR_PARAM,
+            "required": False,
+            "in": "query",
+            "description": "Opaque; from `next` or `previous` of a page of this list.",
+            "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+        }
+        return [*parameters, cursor]
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        """Return the page envelope's schema, with `count_exact`."""
+        envelope = super().get_paginated_response_schema(schema)
+        envelope["properties"]["count_exact"] = {"type": "boolean", "example": True}
+        return envelope
 
     def get_offset(self, request) -> int:
         """Return the offset asked for (default 0); raise InvalidQuery for a bad one."""
@@ -356,9 +378,51 @@ class ApiPagination(LimitOffsetPagination):
             raise invalid_query(self.offset_query_param, message)
         return offset
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """Return one page of `queryset`: by cursor when its order is a keyset, else by offset."""
+        self.request = request
+        self.keyset = Keyset.of(queryset) if isinstance(queryset, QuerySet) else None
+        self.count_exact = True
+        if self.keyset is None:
+            return super().paginate_queryset(queryset, request, view)
+        cursor = request.query_params.get(CURSOR_PARAM) or None
+        limit, offset = self.get_limit(request), self.get_offset(request)
+        self.page = cursor_page(queryset, self.keyset, cursor, limit, offset)
+        self.count, self.count_exact = self.page.count, self.page.count_exact
+        return self.page.rows
+
+    def get_paginated_response(self, data):
+        """Return the page envelope."""
+        return Response(
+            {
+                "count": self.count,
+                "count_exact": self.count_exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def cursor_link(self, cursor: str | None) -> str:
+        """Return this list's URL at `cursor` (None: its first page)."""
+        url = remove_query_param(self.request.build_absolute_uri(), self.offset_query_param)
+        if cursor is None:
+            return remove_query_param(url, CURSOR_PARAM)
+        return replace_query_param(url, CURSOR_PARAM, cursor)
+
+    def get_next_link(self):
+        if getattr(self, "keyset", None) is None:
+            return super().get_next_link()
+        return self.cursor_link(self.page.next_cursor) if self.page.next_cursor else None
+
+    def get_previous_link(self):
+        if getattr(self, "keyset", None) is None:
+            return super().get_previous_link()
+        return self.cursor_link(self.page.previous_cursor) if self.page.has_previous else None
+
 
 def paginated(view, request, rows, serializer_class=None) -> Response:
-    """Return one page of `rows` as {count, next, previous, results}, serialized by `serializer_class`."""
+    """Return one page of `rows` as {count, count_exact, next, previous, results}, serialized."""
     paginator = ApiPagination()
     page = paginator.paginate_queryset(rows, request, view=view)
     data = serializer_class(page, many=True).data if serializer_class is not None else page

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bundles.selectors import bundle_list
 from core.errors import DomainError
+from core.pagination import console_cursor_page
 from promotions.models import GateRun
 from promotions.selectors import environments
 from runtime.conf import runtime_setting
@@ -86,17 +86,15 @@ def decision_list(request):
             since=as_utc(data["since"]),
             until=as_utc(data["until"]),
         )
-    page = Paginator(decisions(filters).only("id", "created_at", "actor_name", "data"), DECISIONS_PER_PAGE)
-    page_obj = page.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    rows = decisions(filters).only("id", "created_at", "actor_name", "data")
+    page, query = console_cursor_page(rows, request, DECISIONS_PER_PAGE)
     return render(
         request,
         "runtime/decisions.html",
         {
             "form": form,
-            "page_obj": page_obj,
-            "query": query.urlencode(),
+            "page": page,
+            "query": query,
             "filtered": filters != DecisionFilters(),
         },
     )

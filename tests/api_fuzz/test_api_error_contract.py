@@ -203,7 +203,7 @@ def test_a_malformed_limit_or_offset_is_a_400_naming_it(clients, query, field, m
 def test_an_empty_limit_or_offset_means_the_default_page(clients):
     response = clients["author"].get("/api/v1/bundles/", {"limit": "", "offset": ""})
     assert response.status_code == 200
-    assert set(response.json()) == {"count", "next", "previous", "results"}
+    assert set(response.json()) == {"count", "count_exact", "next", "previous", "results"}
 
 
 # --- bodies: what the database cannot hold, what Django's parsers refuse ---

@@ -9,6 +9,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from core.api import MAX_OFFSET, MAX_PAGE_SIZE
+from core.pagination import MAX_CURSOR_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGINATED = [
@@ -57,17 +58,18 @@ def test_the_generator_reports_no_warning_and_the_schema_validates():
 
 
 @pytest.mark.parametrize("path", PAGINATED)
-def test_a_paginated_list_is_documented_as_its_envelope_with_bounded_limit_and_offset(schema, path):
+def test_a_paginated_list_is_documented_as_its_envelope_with_bounded_limit_offset_and_cursor(schema, path):
     operation = schema["paths"][path]["get"]
     reference = response_schema(operation, "200")["$ref"].rsplit("/", 1)[-1]
     envelope = schema["components"]["schemas"][reference]
-    assert set(envelope["properties"]) == {"count", "next", "previous", "results"}
+    assert set(envelope["properties"]) == {"count", "count_exact", "next", "previous", "results"}
     assert envelope["properties"]["results"]["type"] == "array"
     bounds = {
         parameter["name"]: parameter["schema"]
         for parameter in operation["parameters"]
-        if parameter["name"] in ("limit", "offset")
+        if parameter["name"] in ("limit", "offset", "cursor")
     }
+    assert (bounds["cursor"]["type"], bounds["cursor"]["maxLength"]) == ("string", MAX_CURSOR_LENGTH)
     assert (bounds["limit"]["minimum"], bounds["limit"]["maximum"]) == (1, MAX_PAGE_SIZE)
     assert (bounds["offset"]["minimum"], bounds["offset"]["maximum"]) == (0, MAX_OFFSET)
 

@@ -1,5 +1,8 @@
 """The audit log in the API and the console: browse, verify, history of changes."""
 
+import html
+import re
+
 import pytest
 from django.db import connection, transaction
 
@@ -99,3 +102,18 @@ def test_the_console_answers_400_for_an_impossible_time_and_404_for_a_non_numeri
     assert "since must be an ISO 8601 date or date-time" in response.content.decode()
     assert client.get("/audit/?until=yesterday").status_code == 400
     assert client.get("/audit/history/promotions.environment/?object_id=abc").status_code == 404
+
+
+def test_the_console_records_page_by_cursor_and_refuses_a_forged_one(tenant_a, auditor, in_tenant_a):
+    with transaction.atomic():
+        ids = [record(actor=None, action="test.paged", data={"n": n}).pk for n in range(55)]
+    connection.set_schema_to_public()
+    client = session_client(tenant_a, auditor)
+    first = client.get("/audit/", {"action": "test.paged"}).content.decode()
+    assert "55 records" in first
+    older = html.unescape(re.search(r'href="\?([^"]*cursor=[^"]*)">Older', first).group(1))
+    second = client.get(f"/audit/?{older}").content.decode()
+    assert {int(found) for found in re.findall(r'href="/audit/records/(\d+)/"', second)} == set(sorted(ids)[:5])
+    forged = client.get("/audit/", {"cursor": "bm90LWEtY3Vyc29y"})
+    assert forged.status_code == 400
+    assert "cursor is not one this list gave out" in forged.content.decode()

@@ -1,5 +1,6 @@
 """Console pages of the runtime: decisions browser and page, runtime keys, model endpoints."""
 
+import html
 import re
 
 import pytest
@@ -154,14 +155,18 @@ def test_the_decisions_browser_filters_by_bundle_version_status_and_policy(autho
     assert listed({"since": "2000-01-01", "until": "2000-01-02"}) == set()
 
 
-def test_the_decisions_browser_is_paginated(author_page):
-    for _ in range(55):
-        write_decision("claims-triage", "1.2.0", "allowed")
-    first = author_page.get("/decisions/").content.decode()
+def test_the_decisions_browser_pages_by_cursor_keeping_its_filters(author_page):
+    written = [write_decision("claims-triage", "1.2.0", "allowed") for _ in range(55)]
+    write_decision("support-routing", "1.0.0", "allowed")
+    first = author_page.get("/decisions/", {"bundle": "claims-triage"}).content.decode()
     assert len(re.findall(r'href="/decisions/(\d+)/"', first)) == 50
-    assert "page=2" in first
-    second = author_page.get("/decisions/", {"page": 2}).content.decode()
-    assert len(re.findall(r'href="/decisions/(\d+)/"', second)) == 5
+    assert "55 decisions match these filters" in first
+    older = html.unescape(re.search(r'href="\?([^"]*cursor=[^"]*)">Older', first).group(1))
+    assert "bundle=claims-triage" in older and "page=" not in older
+    second = author_page.get(f"/decisions/?{older}").content.decode()
+    shown = {int(found) for found in re.findall(r'href="/decisions/(\d+)/"', second)}
+    assert shown == set(sorted(written)[:5])
+    assert "Newer" in second and "Older" not in second
 
 
 def test_a_decision_page_shows_policies_hashes_and_links_to_its_version(author_page, tenant_a, make_member):
