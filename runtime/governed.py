@@ -39,9 +39,8 @@ logger = logging.getLogger(__name__)
 
 VERSION_TARGET = "bundles.bundleversion"
 HIDDEN_CLASSIFICATIONS = frozenset({"pii", "secret"})
-IDEMPOTENT_DECISION_SQL = (
-    "SELECT id, data FROM runtime_decision WHERE key_id = %s AND data ->> 'idempotency_key' = %s"
-)
+# Through the function, not the view: the view's security barrier keeps the lookup off the index (grants.py).
+IDEMPOTENT_DECISION_SQL = "SELECT id, data FROM runtime_idempotent_decision(%s, %s)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,12 @@ The runtime connects as `contractor_runtime` (DESIGN §7). In each tenant schema
 - SELECT `runtime_released_version` (stated by promotions, promotions/release_view.py): every version ever
   deployed to an environment, with a `live` flag on the one the latest deployment points at (the runtime
   executes only live rows, and verifies past decisions of any row);
-- SELECT `runtime_decision`: the `runtime.decision` audit records only (decision lookup and idempotency);
+- SELECT `runtime_decision`: the `runtime.decision` audit records only (decision lookup);
+- EXECUTE `runtime_idempotent_decision(key_id, idempotency_key)`: the decision a key recorded under an
+  Idempotency-Key. A query on the security-barrier view cannot use the idempotency index (`->>` is not
+  leakproof, so the planner applies it only after the view's own filter, row by row); this SECURITY DEFINER
+  function, owned by the migrating role, reads the table through the index and returns nothing the view does
+  not already show;
 - SELECT `runtime_runtimekey` and `runtime_modelendpoint`;
 - INSERT into `audit_record` every column but `id` (the identity column numbers the rows; a chosen id could
   collide with the control plane's next record), plus SELECT of its `id` column alone, which
@@ -89,6 +94,44 @@ CREATE INDEX {DECISION_TIME_INDEX} ON {AUDIT_TABLE} (created_at) WHERE action = 
 """
 DROP_INDEXES_SQL = f"DROP INDEX IF EXISTS {IDEMPOTENCY_INDEX}; DROP INDEX IF EXISTS {DECISION_TIME_INDEX};"
 
+IDEMPOTENT_DECISION_FUNCTION = "runtime_idempotent_decision"
+# The lookup the function runs, as the table's owner: a range of the idempotency index (tests EXPLAIN it).
+# (`runtime.decision` is DECISION_ACTION: a test holds them equal.)
+IDEMPOTENT_DECISION_QUERY = """
+SELECT id::bigint, data FROM {audit}
+WHERE action = 'runtime.decision' AND actor_kind = 'runtime_key'
+  AND actor_id = {key_id} AND (data ->> 'idempotency_key') = {idempotency_key}
+LIMIT 1
+"""
+
+
+def idempotent_decision_function_sql(schema: str) -> sql.Composed:
+    """Return the statement creating `schema`'s idempotency lookup function (search_path pinned)."""
+    audit = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(AUDIT_TABLE))
+    query = sql.SQL(IDEMPOTENT_DECISION_QUERY).format(
+        audit=audit, key_id=sql.SQL("p_key_id"), idempotency_key=sql.SQL("p_idempotency_key")
+    )
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {function}(p_key_id text, p_idempotency_key text) "
+        "RETURNS TABLE (id bigint, data jsonb) LANGUAGE sql STABLE SECURITY DEFINER "
+        "SET search_path = pg_catalog, pg_temp AS {body}"
+    ).format(
+        function=sql.SQL("{}.{}").format(
+            sql.Identifier(schema), sql.Identifier(IDEMPOTENT_DECISION_FUNCTION)
+        ),
+        body=sql.Literal(query.as_string()),
+    )
+
+
+def idempotent_decision_function_create(cursor, schema: str) -> None:
+    """Create `schema`'s idempotency lookup function, callable by nobody until grant_runtime_access."""
+    cursor.execute(idempotent_decision_function_sql(schema))
+    cursor.execute(
+        sql.SQL("REVOKE ALL ON FUNCTION {}.{}(text, text) FROM PUBLIC").format(
+            sql.Identifier(schema), sql.Identifier(IDEMPOTENT_DECISION_FUNCTION)
+        )
+    )
+
 
 def runtime_role() -> str:
     """Return the name of the runtime's database role."""
@@ -168,6 +211,9 @@ def grant_statements(schema: str, role: str) -> list[sql.Composed]:
         sql.SQL("CREATE POLICY {} ON {} FOR SELECT TO {} USING ({})").format(
             sql.Identifier(RETURNING_POLICY), audit, role_id, runtime_records
         ),
+        sql.SQL("GRANT EXECUTE ON FUNCTION {}.{}(text, text) TO {}").format(
+            schema_id, sql.Identifier(IDEMPOTENT_DECISION_FUNCTION), role_id
+        ),
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role_id),
         sql.SQL("GRANT SELECT ON {} TO {}").format(sql.SQL(", ").join(public_readable), role_id),
         sql.SQL("REVOKE TRUNCATE ON ALL TABLES IN SCHEMA {} FROM {}").format(schema_id, role_id),
@@ -191,6 +237,7 @@ def grant_runtime_access(cursor, schema: str) -> bool:
     if not role_exists(cursor, role):
         logger.warning(GRANTS_SKIPPED.format(role=role, schema=schema))
         return False
+    idempotent_decision_function_create(cursor, schema)
     for statement in grant_statements(schema, role):
         cursor.execute(statement)
     sequence_grant(cursor, schema, role)
@@ -212,3 +259,8 @@ def revoke_runtime_access(cursor, schema: str) -> None:
         cursor.execute(
             sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(role))
         )
+    cursor.execute(
+        sql.SQL("DROP FUNCTION IF EXISTS {}.{}(text, text)").format(
+            sql.Identifier(schema), sql.Identifier(IDEMPOTENT_DECISION_FUNCTION)
+        )
+    )
