@@ -113,7 +113,9 @@ def test_the_console_records_page_by_cursor_and_refuses_a_forged_one(tenant_a, a
     assert "55 records" in first
     older = html.unescape(re.search(r'href="\?([^"]*cursor=[^"]*)">Older', first).group(1))
     second = client.get(f"/audit/?{older}").content.decode()
-    assert {int(found) for found in re.findall(r'href="/audit/records/(\d+)/"', second)} == set(sorted(ids)[:5])
+    assert {int(found) for found in re.findall(r'href="/audit/records/(\d+)/"', second)} == set(
+        sorted(ids)[:5]
+    )
     forged = client.get("/audit/", {"cursor": "bm90LWEtY3Vyc29y"})
     assert forged.status_code == 400
     assert "cursor is not one this list gave out" in forged.content.decode()

@@ -69,3 +69,15 @@ def test_the_same_content_in_another_tenant_has_another_hash(entry, in_tenant, t
     as_in_b = record_hash(canonical_form(twin, tenant=tenant_b.schema_name))
     assert as_in_a == entry.record_hash
     assert as_in_b != as_in_a
+
+
+def test_the_log_keeps_no_pattern_copy_and_no_index_on_the_record_hash(in_tenant_a):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'audit_record'",
+            [connection.schema_name],
+        )
+        indexes = dict(cursor.fetchall())
+    assert not [name for name, definition in indexes.items() if "pattern_ops" in definition], indexes
+    assert not [name for name, definition in indexes.items() if "record_hash" in definition], indexes
+    assert "audit_record_action" in indexes
