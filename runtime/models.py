@@ -86,3 +86,53 @@ class ModelEndpoint(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class DecisionRollup(models.Model):
+    """How many decisions one hour saw for one bundle version, pipeline, environment and status.
+
+    Maintained incrementally by runtime.rollups from the decision records (never edited by hand): governance
+    coverage, the dashboard and the decisions browser's filter choices read these rows instead of scanning
+    the log. `verified` counts the records whose stored hash matched their content when they were rolled up.
+    """
+
+    hour = models.DateTimeField()
+    bundle = models.CharField(max_length=63)
+    version = models.CharField(max_length=64)
+    digest = models.CharField(max_length=71)
+    pipeline = models.CharField(max_length=63)
+    environment = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    executions = models.BigIntegerField(default=0)
+    verified = models.BigIntegerField(default=0)
+    latency_ms_total = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "bundle", "version", "digest", "pipeline", "environment", "status"],
+                name="runtime_decision_rollup_group",
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="runtime_rollup_hour")]
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H}h {self.bundle}@{self.version} {self.status}: {self.executions}"
+
+
+class DecisionRollupState(models.Model):
+    """How far the rollups reach: every decision with an id up to `rolled_up_to` is counted in them.
+
+    `horizon_id` / `horizon_xid` / `horizon_at`: the id sequence's value, the snapshot's xmax and the time
+    read by the previous run; once every transaction that could hold an id up to `horizon_id` has ended,
+    the next run may roll up to it (ids are handed out before commit, so a lower id can commit later).
+    """
+
+    rolled_up_to = models.BigIntegerField(default=0)
+    horizon_id = models.BigIntegerField(null=True)
+    horizon_xid = models.CharField(max_length=24, blank=True, default="")
+    horizon_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"decisions rolled up to #{self.rolled_up_to}"

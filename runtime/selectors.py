@@ -7,13 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Subquery
-from django.db.models.fields.json import KT
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import Record
-from audit.selectors import record_is_intact
-from promotions.models import GateRun, GateStatus
+from promotions.models import GateStatus
 from runtime.exceptions import (
     DECISION_NOT_FOUND,
     ENDPOINT_NOT_FOUND,
@@ -26,11 +24,11 @@ from runtime.exceptions import (
 )
 from runtime.grants import DECISION_ACTION
 from runtime.models import ModelEndpoint, RuntimeKey
+from runtime.rollups import hour_of
 
 CURRENT_ENVIRONMENT = "current"
 DEFAULT_COVERAGE_DAYS = 7
 MAX_COVERAGE_DAYS = 366
-VERIFY_CHUNK = 2000
 
 
 # --- keys and endpoints ------------------------------------------------------------------------------------
@@ -106,36 +104,52 @@ def access_decision(actor, decision_id) -> Record:
 
 
 def decision_bundles() -> list[str]:
-    """Return the names of the bundles that have decisions (for the browser's filter)."""
-    return list(
-        Record.objects.filter(action=DECISION_ACTION)
-        .order_by()
-        .values_list("data__bundle", flat=True)
-        .distinct()
-    )
+    """Return the names of the bundles that have decisions (the browser's filter), from the rollups."""
+    with connection.cursor() as cursor:
+        cursor.execute(DECISION_BUNDLES_SQL, {"action": DECISION_ACTION})
+        return [row[0] for row in cursor.fetchall() if row[0]]
 
 
 # --- governance coverage -----------------------------------------------------------------------------------
 
-# One pass over the window's decisions: per bundle (and overall, the ROLLUP row), how many executions ran,
-# how many through `current`, and how many of those ran a digest whose gates passed.
+# Per bundle (and overall, the ROLLUP row): how many executions ran, how many through `current`, how many of
+# those ran a digest whose gates passed, and how many of those have a verified record. The window's decisions
+# come from the hourly rollups (runtime/rollups.py) plus the few decisions not rolled up yet (ids above the
+# rollups' reach, read through the primary key); those are counted as `verification_pending`, not verified,
+# until the rollup checks their hashes.
 COVERAGE_SQL = """
 WITH passed AS (
     SELECT DISTINCT digest FROM promotions_gaterun WHERE status = %(passed)s
+), reach AS (
+    SELECT coalesce((SELECT rolled_up_to FROM runtime_decisionrollupstate WHERE id = 1), 0) AS rolled_up_to
 ), decision AS (
-    SELECT data ->> 'bundle' AS bundle,
-           (data ->> 'environment') = %(current)s AS through_current,
-           (data ->> 'digest') IN (SELECT digest FROM passed) AS gated
+    SELECT bundle, executions, environment = %(current)s AS through_current,
+           digest IN (SELECT digest FROM passed) AS gated, verified, 0 AS pending
+    FROM runtime_decisionrollup
+    WHERE hour >= %(since)s
+    UNION ALL
+    SELECT data ->> 'bundle', 1, (data ->> 'environment') = %(current)s,
+           (data ->> 'digest') IN (SELECT digest FROM passed), 0, 1
     FROM audit_record
-    WHERE action = %(action)s AND created_at >= %(since)s
+    WHERE id > (SELECT rolled_up_to FROM reach) AND action = %(action)s AND created_at >= %(since)s
 )
 SELECT bundle,
-       count(*) AS executions,
-       count(*) FILTER (WHERE through_current) AS through_current,
-       count(*) FILTER (WHERE through_current AND gated) AS gated
+       coalesce(sum(executions), 0)::bigint AS executions,
+       coalesce(sum(executions) FILTER (WHERE through_current), 0)::bigint AS through_current,
+       coalesce(sum(executions) FILTER (WHERE through_current AND gated), 0)::bigint AS gated,
+       coalesce(sum(verified) FILTER (WHERE through_current AND gated), 0)::bigint AS verified,
+       coalesce(sum(pending) FILTER (WHERE through_current AND gated), 0)::bigint AS pending
 FROM decision
 GROUP BY ROLLUP (bundle)
 ORDER BY bundle NULLS FIRST
+"""
+DECISION_BUNDLES_SQL = """
+SELECT bundle FROM runtime_decisionrollup
+UNION
+SELECT data ->> 'bundle' FROM audit_record
+WHERE id > coalesce((SELECT rolled_up_to FROM runtime_decisionrollupstate WHERE id = 1), 0)
+  AND action = %(action)s AND data ? 'bundle'
+ORDER BY 1
 """
 
 
@@ -148,6 +162,7 @@ class Coverage:
     through_current: int = 0
     gated: int = 0
     verified: int = 0
+    pending: int = 0
 
     @property
     def ratio(self) -> float | None:
@@ -162,6 +177,7 @@ class Coverage:
             "through_current": self.through_current,
             "with_passed_gates": self.gated,
             "with_verifying_record": self.verified,
+            "verification_pending": self.pending,
             "ratio": round(self.ratio, 6) if self.ratio is not None else None,
         }
 
@@ -183,11 +199,11 @@ def governance_coverage(days: int = DEFAULT_COVERAGE_DAYS, now: datetime | None 
     """Return governance coverage (DESIGN §1) over the last `days`: overall and per bundle.
 
     An execution counts as governed when it ran a version live in `current`, whose digest passed its gates,
-    and whose decision record verifies (its stored hash matches its content). Counting happens in one
-    aggregate query; only the record hashes of the governed candidates are recomputed here, because the
-    canonical form they cover (RFC 8785) cannot be computed in SQL.
+    and whose decision record verified (its stored hash matched its content when it was rolled up). The window
+    starts at the top of the hour `days` ago (rollups are hourly). One query over the window's rollup rows
+    and the decisions not rolled up yet; its cost does not grow with the size of the log.
     """
-    since = (now or timezone.now()) - timedelta(days=days)
+    since = hour_of((now or timezone.now()) - timedelta(days=days))
     with connection.cursor() as cursor:
         cursor.execute(
             COVERAGE_SQL,
@@ -201,36 +217,15 @@ def governance_coverage(days: int = DEFAULT_COVERAGE_DAYS, now: datetime | None 
         rows = cursor.fetchall()
     overall = Coverage(None)
     per_bundle: dict[str, Coverage] = {}
-    for bundle, executions, through_current, gated in rows:
-        coverage = Coverage(bundle, executions, through_current, gated)
+    for bundle, executions, through_current, gated, verified, pending in rows:
+        coverage = Coverage(bundle, executions, through_current, gated, verified, pending)
         if bundle is None:
             overall = coverage
         else:
             per_bundle[bundle] = coverage
-    if overall.gated:
-        for bundle, intact in verified_counts(since).items():
-            per_bundle[bundle].verified = intact
-            overall.verified += intact
     return {
         "days": days,
         "since": since.isoformat(),
         "overall": overall.as_dict(),
         "bundles": [per_bundle[name].as_dict() for name in sorted(per_bundle)],
     }
-
-
-def verified_counts(since: datetime) -> dict[str, int]:
-    """Return, per bundle, how many governed candidate decisions since `since` have an intact record."""
-    passed_digests = GateRun.objects.filter(status=GateStatus.PASSED).values("digest")
-    candidates = (
-        Record.objects.filter(action=DECISION_ACTION, created_at__gte=since)
-        .annotate(environment=KT("data__environment"), digest=KT("data__digest"))
-        .filter(environment=CURRENT_ENVIRONMENT, digest__in=Subquery(passed_digests))
-        .order_by("id")
-    )
-    counts: dict[str, int] = {}
-    for entry in candidates.iterator(chunk_size=VERIFY_CHUNK):
-        if record_is_intact(entry):
-            bundle = entry.data.get("bundle")
-            counts[bundle] = counts.get(bundle, 0) + 1
-    return counts

@@ -248,6 +248,12 @@ CONTRACTOR.update(
     }
 )
 CELERY_BEAT_SCHEDULE["promotions.sweep_tenants"] = {"task": "promotions.sweep_tenants", "schedule": 60.0}
+# Decision rollups (runtime/rollups.py): coverage and the dashboard lag the log by at most ~20 s.
+CELERY_BEAT_SCHEDULE["runtime.roll_up_decisions"] = {
+    "task": "runtime.roll_up_decisions",
+    "schedule": 5.0,
+    "options": {"expires": 5.0},
+}
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "GateStatusEnum": "promotions.models.GateStatus",

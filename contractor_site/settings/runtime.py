@@ -70,6 +70,13 @@ DATABASES = {
     "default": dj_database_url.parse(RUNTIME_DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# No statement and no idle transaction of the runtime lasts longer than this: decision rollups rely on it to
+# know when every decision with a lower id has committed or never will (runtime/rollups.py).
+RUNTIME_DB_TIMEOUT_MS = int(os.environ.get("RUNTIME_DB_TIMEOUT_MS", "5000"))
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    f"-c statement_timeout={RUNTIME_DB_TIMEOUT_MS} "
+    f"-c idle_in_transaction_session_timeout={RUNTIME_DB_TIMEOUT_MS}"
+)
 # One `SET search_path` per request instead of one per query.
 TENANT_LIMIT_SET_CALLS = True
 

@@ -33,7 +33,8 @@ WARM_QUERIES = [
 ]
 WARM_KEYED_QUERIES = [
     "SELECT pg_advisory_lock",  # one execution per runtime key and Idempotency-Key at a time
-    "SELECT id, data FROM runtime_idempotent_decision(",  # the first decision for this Idempotency-Key, if any
+    # the first decision for this Idempotency-Key, if any
+    "SELECT id, data FROM runtime_idempotent_decision(",
     *WARM_QUERIES,
     "SELECT pg_advisory_unlock",
 ]
