@@ -262,9 +262,10 @@ def drop_bench_tenant(bench: BenchTenant) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from tenancy.models import Domain, Membership, Tenant
+    from tenancy.models import ApiToken, Domain, Membership, Tenant
 
     connection.set_schema_to_public()
+    ApiToken.objects.filter(tenant=bench.tenant).delete()
     Membership.objects.filter(tenant=bench.tenant).delete()
     Domain.objects.filter(tenant=bench.tenant).delete()
     with connection.cursor() as cursor:

@@ -61,13 +61,17 @@ class Keyset:
         return values
 
     def after(self, queryset: QuerySet, values: list, *, backward: bool) -> QuerySet:
-        """Return `queryset` narrowed to the rows that follow `values` (precede, going backward)."""
+        """Return `queryset` narrowed to the rows that follow `values` (precede, going backward).
+
+        Written as `f1 <= v1 AND (f1 < v1 OR (f2 <= v2 AND (... OR fn < vn)))` (newest first) rather than an
+        OR of equalities, so its first term is a range of an index on the ordering and the page is read from
+        that index whatever its depth.
+        """
         older = self.descending != backward
-        comparison = "lt" if older else "gt"
-        condition = Q()
-        for depth in range(len(self.fields)):
-            equal = {self.fields[index]: values[index] for index in range(depth)}
-            condition |= Q(**equal, **{f"{self.fields[depth]}__{comparison}": values[depth]})
+        strict, loose = ("lt", "lte") if older else ("gt", "gte")
+        condition = Q(**{f"{self.fields[-1]}__{strict}": values[-1]})
+        for field, value in zip(reversed(self.fields[:-1]), reversed(values[:-1]), strict=True):
+            condition = Q(**{f"{field}__{loose}": value}) & (Q(**{f"{field}__{strict}": value}) | condition)
         rows = queryset.filter(condition)
         if backward:
             rows = rows.reverse()

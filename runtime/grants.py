@@ -87,7 +87,7 @@ IDEMPOTENCY_INDEX_SQL = f"""
 CREATE UNIQUE INDEX {IDEMPOTENCY_INDEX} ON {AUDIT_TABLE} (actor_id, (data ->> 'idempotency_key'))
 WHERE action = '{DECISION_ACTION}' AND (data ->> 'idempotency_key') IS NOT NULL;
 """
-# The decisions browser and governance coverage scan decisions by time.
+# Decisions by time (migration 0002); runtime 0007 replaces it by (created_at, id) and the browser's filters.
 DECISION_TIME_INDEX = "runtime_decision_created"
 DECISION_TIME_INDEX_SQL = f"""
 CREATE INDEX {DECISION_TIME_INDEX} ON {AUDIT_TABLE} (created_at) WHERE action = '{DECISION_ACTION}';
