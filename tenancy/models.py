@@ -32,6 +32,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="memberships")
     roles = ArrayField(models.CharField(max_length=20, choices=Role.choices), default=list, blank=True)
+    # Named groups the member belongs to (set by single sign-on from the identity provider's claims, and by
+    # governance rules that grant to groups).
+    groups = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
