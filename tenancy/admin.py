@@ -53,6 +53,8 @@ class MembershipAdmin(SimpleHistoryAdmin):
 class SsoConfigForm(forms.ModelForm):
     """The fields an operator edits; the service validates them (egress, secret variable, mappings)."""
 
+    issuer = forms.URLField(max_length=300, assume_scheme="https")
+
     class Meta:
         model = SsoConfig
         fields = ["tenant", *SSO_FIELDS]
