@@ -1,8 +1,9 @@
 """A real OpenID provider for the single sign-on tests: devtools/oidc/provider.js (npm's oidc-provider).
 
-`start_provider(...)` runs it with the machine's Node.js on a free loopback port; its users (with passwords and
-groups) live in a JSON file that the provider rereads on every sign-in, so `set_groups` changes what the next
-login says. Without node/npm, or when `npm ci` cannot install it, the tests that need it skip with the reason.
+`start_provider(...)` runs it with the machine's Node.js on a free loopback port; its users (with passwords
+and groups) live in a JSON file that the provider rereads on every sign-in, so `set_groups` changes what the
+next login says. Without node/npm, or when `npm ci` cannot install it, the tests that need it skip, saying
+why.
 """
 
 from __future__ import annotations

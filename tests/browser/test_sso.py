@@ -1,4 +1,4 @@
-"""Single sign-on as people click through it: headless Chromium, the real control plane, real OpenID providers.
+"""Single sign-on as people click through it: headless Chromium, the real control plane, real providers.
 
 Two tenants, each with its own provider (devtools/oidc/provider.js, npm's oidc-provider, started here with
 the machine's Node.js): alpha's signs RS256 for a confidential client, beta's ES256 for a public client; both
