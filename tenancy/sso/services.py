@@ -292,14 +292,15 @@ def sso_sign_in(*, tenant: Tenant, config: SsoConfig, claims: dict[str, Any]) ->
                     user=provisioned_user(tenant, config, claims),
                 )
             user = identity.user
-            if not user.is_active:
-                refusal = SsoNoAccount()
             identity.last_sign_in_at = timezone.now()
             identity.save(update_fields=["last_sign_in_at"])
-            update_email(user, claims.get(config.email_claim))
-            membership = membership_sync(tenant, user, roles, groups)
-            if refusal is None and not roles:
-                refusal = SsoNoRole(SSO_NO_ROLE.format(groups=", ".join(claimed) or "none"))
+            if not user.is_active:  # deactivated by the platform: the provider cannot bring it back
+                refusal = SsoNoAccount()
+            else:
+                update_email(user, claims.get(config.email_claim))
+                membership = membership_sync(tenant, user, roles, groups)
+                if not roles:
+                    refusal = SsoNoRole(SSO_NO_ROLE.format(groups=", ".join(claimed) or "none"))
             action = TenancyAction.SSO_SIGNED_IN if refusal is None else TenancyAction.SSO_REFUSED
             data = {**seen, "user": user.get_username(), "roles": roles, "groups": groups}
             if refusal is not None:

@@ -164,3 +164,12 @@ def test_sso_only_refuses_password_tokens_for_members(config, tenant_a, make_mem
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "sso_only"
+
+
+def test_a_user_deactivated_by_the_platform_stays_out_whatever_the_provider_says(config, tenant_a):
+    claims = {"sub": "idp-subject-9", "preferred_username": "dora", "groups": ["eng"]}
+    user = sso_sign_in(tenant=tenant_a, config=config, claims=claims).user
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    with pytest.raises(SsoNoAccount):
+        sso_sign_in(tenant=tenant_a, config=config, claims={**claims, "groups": ["admins"]})
+    assert Membership.objects.get(user=user, tenant=tenant_a).roles == ["author"]
