@@ -12,10 +12,11 @@ from audit.models import Record
 from tenancy.actions import TenancyAction
 from tenancy.middleware import SESSION_TENANT_KEY
 from tenancy.models import SsoConfig
+from tenancy.signin import AUTHENTICATED_AT_KEY
 from tenancy.sso.exceptions import SSO_NOT_CONFIGURED, SSO_STATE_INVALID
 from tenancy.sso.provider import clear_caches
 from tenancy.sso.services import sso_config_apply
-from tests.conftest import host_of
+from tests.conftest import host_of, session_client
 from tests.live import free_port
 
 
@@ -116,3 +117,15 @@ def test_platform_operators_configure_sso_in_the_admin_through_the_service(tenan
     in_tenant(tenant_a)
     changed = Record.objects.filter(action=TenancyAction.SSO_CONFIG_CHANGED).latest("id")
     assert changed.actor_name == "sso-operator"
+
+
+def test_a_decisive_action_offers_sso_members_to_sign_in_again(tenant_a, make_member):
+    sso_config_apply(actor=None, tenant=tenant_a, changes={"issuer": "http://127.0.0.1:9", "client_id": "c"})
+    admin = make_member(tenant_a, "sso-reauth-admin", ["admin"])
+    client = session_client(tenant_a, admin)
+    session = client.session
+    session.pop(AUTHENTICATED_AT_KEY, None)  # signed in, but not recently
+    session.save()
+    response = client.post("/members/", {"username": "someone", "roles": ["author"]})
+    assert response.status_code == 401
+    assert 'href="/sso/login/?next=/members/"' in response.content.decode()
