@@ -11,6 +11,8 @@ from core.api import api_route_not_found
 from core.health import healthz, readyz
 from tenancy import apis as tenancy_apis
 from tenancy import views as tenancy_views
+from tenancy.sso import apis as sso_apis
+from tenancy.sso import views as sso_views
 
 APPS = ("audit", "bundles", "promotions", "runtime")
 
@@ -21,6 +23,7 @@ api_v1 = [
     path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
     path("tokens/", tenancy_apis.ApiTokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", tenancy_apis.ApiTokenDetailApi.as_view(), name="api-token-detail"),
+    path("sso/", sso_apis.SsoConfigApi.as_view(), name="api-sso"),
     *[path("", include(f"{app}.api_urls")) for app in APPS],
 ]
 
@@ -28,6 +31,8 @@ urlpatterns = [
     path("", tenancy_views.dashboard, name="dashboard"),
     path("login/", tenancy_views.LoginView.as_view(), name="login"),
     path("logout/", tenancy_views.LogoutView.as_view(), name="logout"),
+    path("sso/login/", sso_views.sso_start, name="sso-login"),
+    path("sso/callback/", sso_views.sso_callback, name="sso-callback"),
     path("members/", tenancy_views.memberships, name="memberships"),
     path("tokens/", tenancy_views.api_tokens, name="tokens"),
     path("tokens/created/", tenancy_views.api_token_created, name="tokens-created"),

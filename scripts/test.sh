@@ -21,6 +21,8 @@ export DJANGO_SETTINGS_MODULE=contractor_site.settings.test
 say() { printf '[test] %s\n' "$*"; }
 
 ensure_chromium
+# The test OpenID provider of the single sign-on tests (npm ci only when its lock file changed).
+bash "$ROOT/scripts/oidc-provider-setup.sh"
 
 for tool in ruff pytest; do
   if [ ! -x "$ROOT/.venv/bin/$tool" ]; then

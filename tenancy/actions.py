@@ -11,3 +11,7 @@ class TenancyAction(AuditAction):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     SIGN_IN_LOCKED = "auth.locked_out"
+    SSO_CONFIG_CHANGED = "sso.config_changed"
+    SSO_SIGNED_IN = "auth.sso_signed_in"
+    SSO_REFUSED = "auth.sso_refused"
+    BREAK_GLASS_SIGN_IN = "auth.break_glass_sign_in"

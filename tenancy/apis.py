@@ -10,10 +10,12 @@ from rest_framework.views import APIView
 from core.api import errors_on_field
 from core.errors import DomainError
 from tenancy.exceptions import MEMBER_NOT_FOUND, MemberNotFound, NotAMember
+from tenancy.forms import may_use_password
 from tenancy.roles import Capability, Scope
 from tenancy.selectors import current_tenant, members_of, membership_of
 from tenancy.services import membership_set
 from tenancy.signin import authenticate_or_lock
+from tenancy.sso.exceptions import SsoOnly
 from tenancy.tokens import (
     DEFAULT_NAME,
     access_token,
@@ -56,7 +58,7 @@ class TokenApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    error_statuses = {"POST": (429,)}
+    error_statuses = {"POST": (403, 429)}
 
     class InputSerializer(TokenRequestSerializer):
         username = serializers.CharField()
@@ -70,6 +72,8 @@ class TokenApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if not may_use_password(data["username"], current_tenant()):
+            raise SsoOnly()
         user = authenticate_or_lock(request, username=data["username"], password=data["password"])
         if user is None:
             raise InvalidCredentials()

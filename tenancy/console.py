@@ -12,8 +12,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from core.errors import DomainError
 from tenancy.exceptions import SignInLocked
 from tenancy.roles import Capability
-from tenancy.selectors import require_capability
+from tenancy.selectors import current_tenant, require_capability
 from tenancy.signin import authenticate_or_lock, authenticated_recently, mark_authenticated
+from tenancy.sso.selectors import sso_config_of
 
 FORBIDDEN_TEMPLATE = "403.html"
 REAUTHENTICATE_TEMPLATE = "tenancy/reauthenticate.html"
@@ -88,7 +89,9 @@ def reauthentication_page(request, *, error: str = "", status: int = REAUTHENTIC
         if name not in KEPT_OUT_FIELDS
         for value in values
     ]
+    config = sso_config_of(current_tenant())
     context = {
+        "sso": config if config is not None and config.enabled else None,
         "action": request.path,
         "fields": fields,
         "error": error,

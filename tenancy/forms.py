@@ -1,12 +1,26 @@
 """Console forms of tenancy."""
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 
 from tenancy.exceptions import NOT_A_MEMBER, SignInLocked
 from tenancy.roles import Role, Scope
 from tenancy.selectors import current_tenant, membership_of
 from tenancy.signin import authenticate_or_lock
+from tenancy.sso.exceptions import SSO_ONLY
+from tenancy.sso.selectors import sso_only_for
+
+
+def may_use_password(username: str, tenant) -> bool:
+    """Return whether `username` may sign in with a password on `tenant`'s host.
+
+    Where the tenant is "SSO only", only platform staff may (break-glass). Decided before the password is
+    checked, so a refusal tells nothing about the password.
+    """
+    if not sso_only_for(tenant):
+        return True
+    return get_user_model().objects.filter(username=username, is_active=True, is_staff=True).exists()
 
 
 class TenantLoginForm(AuthenticationForm):
@@ -22,6 +36,8 @@ class TenantLoginForm(AuthenticationForm):
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is not None and password:
+            if not may_use_password(username, current_tenant()):
+                raise forms.ValidationError(SSO_ONLY, code="sso_only")
             try:
                 self.user_cache = authenticate_or_lock(self.request, username=username, password=password)
             except SignInLocked as error:

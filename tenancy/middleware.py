@@ -17,7 +17,7 @@ from tenancy.selectors import current_tenant, membership_of
 from tenancy.tokens import check_token
 
 SESSION_TENANT_KEY = "contractor_tenant"
-OPEN_PATHS = ("/healthz", "/readyz", "/static/", "/login/", "/logout/", "/api/v1/auth/token/")
+OPEN_PATHS = ("/healthz", "/readyz", "/static/", "/login/", "/logout/", "/sso/", "/api/v1/auth/token/")
 
 
 def bind_session_to_tenant(request) -> None:

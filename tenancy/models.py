@@ -32,6 +32,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="memberships")
     roles = ArrayField(models.CharField(max_length=20, choices=Role.choices), default=list, blank=True)
+    # Named groups the member belongs to (set by single sign-on from the identity provider's claims, and by
+    # governance rules that grant to groups).
+    groups = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -126,3 +129,62 @@ class SignInLock(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.key} until {self.locked_until}"
+
+
+class SsoConfig(models.Model):
+    """A tenant's OpenID Connect provider: who signs its members in, and how claims become roles and groups.
+
+    The client secret is never stored: `client_secret_env` names the environment variable of the console
+    process that holds it (like a model endpoint's API key). Written only by `tenancy.sso.services`.
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, related_name="sso_config")
+    enabled = models.BooleanField(default=True)
+    issuer = models.URLField(
+        max_length=300, help_text="Issuer URL; discovery at /.well-known/openid-configuration"
+    )
+    client_id = models.CharField(max_length=200)
+    client_secret_env = models.CharField(
+        max_length=100, blank=True, default="", help_text="Environment variable holding the client secret."
+    )
+    scopes = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    username_claim = models.CharField(max_length=100, default="preferred_username")
+    email_claim = models.CharField(max_length=100, default="email")
+    groups_claim = models.CharField(max_length=100, default="groups")
+    role_mapping = models.JSONField(default=dict, blank=True, help_text='{"claim value": ["role", ...]}')
+    group_mapping = models.JSONField(default=dict, blank=True, help_text='{"claim value": ["group", ...]}')
+    sso_only = models.BooleanField(default=False, help_text="Members may not sign in with a password.")
+    auto_provision = models.BooleanField(
+        default=True, help_text="Create users and memberships on a first sign-in through the provider."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(history_user_id_field=models.IntegerField(null=True))
+
+    class Meta:
+        verbose_name = "single sign-on configuration"
+
+    def __str__(self):
+        return f"SSO of {self.tenant}: {self.issuer}"
+
+
+class SsoIdentity(models.Model):
+    """The global user a tenant's identity provider subject signs in as (one per tenant, issuer, subject)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="sso_identities")
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sso_identities"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "SSO identities"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "issuer", "subject"], name="ssoidentity_unique_subject")
+        ]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer} → {self.user} ({self.tenant})"

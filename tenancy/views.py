@@ -23,7 +23,9 @@ from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
 from tenancy.selectors import current_tenant, members_of, require_capability
 from tenancy.services import membership_set
-from tenancy.signin import mark_authenticated
+from tenancy.signin import client_address, mark_authenticated
+from tenancy.sso.selectors import sso_config_of, sso_only_for
+from tenancy.sso.services import break_glass_record
 from tenancy.tokens import access_token, api_token_create, api_token_revoke, tokens_visible_to
 
 NEW_TOKEN_SESSION_KEY = "contractor_new_token"
@@ -46,11 +48,24 @@ class LoginView(auth_views.LoginView):
             response["Retry-After"] = str(form.locked.retry_after)
         return response
 
+    def get_context_data(self, **kwargs):
+        """Add the tenant's single sign-on (when enabled) for the "Sign in with single sign-on" button."""
+        context = super().get_context_data(**kwargs)
+        config = sso_config_of(current_tenant())
+        context["sso"] = config if config is not None and config.enabled else None
+        return context
+
     def form_valid(self, form):
-        """Log in, then bind the session to this host's tenant and note the time of the sign-in."""
+        """Log in, then bind the session to this host's tenant and note the time of the sign-in.
+
+        A staff member's password sign-in on an "SSO only" tenant is the break-glass: it is audited.
+        """
         response = super().form_valid(form)
         bind_session_to_tenant(self.request)
         mark_authenticated(self.request.session)
+        tenant = current_tenant()
+        if sso_only_for(tenant):
+            break_glass_record(tenant=tenant, user=form.get_user(), address=client_address(self.request))
         return response
 
     def get_default_redirect_url(self):

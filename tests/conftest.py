@@ -204,17 +204,24 @@ def committed_tenant(django_db_setup, django_db_blocker):
     """A tenant whose data commits (for live processes and concurrency tests); its schema is dropped after."""
     import uuid
 
-    from tenancy.models import ApiToken, Domain, Membership
-
     slug = f"live-{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
         tenant = tenant_create(actor=None, slug=slug, name=f"Live {slug}")
     yield tenant
     with django_db_blocker.unblock():
-        connection.set_schema_to_public()
-        ApiToken.objects.filter(tenant=tenant).delete()
-        Membership.objects.filter(tenant=tenant).delete()
-        Domain.objects.filter(tenant=tenant).delete()
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
-        Tenant.objects.filter(pk=tenant.pk).delete()
+        drop_committed_tenant(tenant)
+
+
+def drop_committed_tenant(tenant: Tenant) -> None:
+    """Remove a committed tenant: the public rows that point at it, its schema, then the tenant."""
+    from tenancy.models import ApiToken, Domain, Membership, SsoConfig, SsoIdentity
+
+    connection.set_schema_to_public()
+    ApiToken.objects.filter(tenant=tenant).delete()
+    SsoIdentity.objects.filter(tenant=tenant).delete()
+    SsoConfig.objects.filter(tenant=tenant).delete()
+    Membership.objects.filter(tenant=tenant).delete()
+    Domain.objects.filter(tenant=tenant).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    Tenant.objects.filter(pk=tenant.pk).delete()

@@ -232,6 +232,20 @@ CONTRACTOR.update(
     }
 )
 
+# --- single sign-on (tenancy/sso/; defaults in tenancy/conf.py) ---
+# Issuers, and every provider endpoint, are reached through the egress policy above. Client secrets are read
+# from the environment variables that the configurations name (matching SSO_CLIENT_SECRET_ENV_PATTERN).
+CONTRACTOR.update(
+    {
+        "SSO_CLIENT_SECRET_ENV_PATTERN": os.environ.get(
+            "CONTRACTOR_SSO_CLIENT_SECRET_ENV_PATTERN", r"\A[A-Z][A-Z0-9_]{0,80}_CLIENT_SECRET\Z"
+        ),
+        "SSO_DISCOVERY_CACHE_SECONDS": int(os.environ.get("CONTRACTOR_SSO_DISCOVERY_CACHE_SECONDS", "300")),
+        "SSO_CLOCK_SKEW_SECONDS": int(os.environ.get("CONTRACTOR_SSO_CLOCK_SKEW_SECONDS", "60")),
+        "SSO_REQUIRE_HTTPS": env_bool("CONTRACTOR_SSO_REQUIRE_HTTPS", True),
+    }
+)
+
 # --- promotions ---
 CONTRACTOR.update(
     {

@@ -18,3 +18,5 @@ WHITENOISE_AUTOREFRESH = True
 # Test servers (the dev model, webhook receivers) listen on loopback; tests/core/test_egress_*.py run with
 # the production default instead.
 CONTRACTOR = {**CONTRACTOR, "EGRESS_ALLOW": ["127.0.0.0/8", "::1"]}
+# The test OpenID provider (devtools/oidc/) serves plain http on loopback.
+CONTRACTOR["SSO_REQUIRE_HTTPS"] = False

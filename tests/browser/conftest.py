@@ -7,6 +7,7 @@ with the reason.
 """
 
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,6 +27,10 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP *.localhost 127.0.0.1",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# The client secret of the single sign-on tests' confidential client: the live server process reads it from
+# its environment (copied from this one when it starts), so it is set here, at collection, before any server.
+SSO_CLIENT_SECRET_ENV = "E2E_SSO_CLIENT_SECRET"
+os.environ.setdefault(SSO_CLIENT_SECRET_ENV, secrets.token_urlsafe(24))
 DEFAULT_TIMEOUT_MS = 15_000
 
 

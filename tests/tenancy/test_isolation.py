@@ -9,9 +9,10 @@ from tenancy.exceptions import NOT_A_MEMBER
 from tenancy.roles import Role
 from tests.conftest import host_of, session_client, token_client
 
-# Probes and sign-in are open by design (the token endpoint refuses non-members itself: tested below); the
-# API catch-all only says "no such route" and serves nothing.
-OPEN_ROUTES = {"healthz", "readyz", "login", "logout", "api-token", "api-route-not-found"}
+# Probes and sign-in are open by design (the token endpoint refuses non-members itself: tested below; single
+# sign-on refuses them itself: tests/browser/test_sso.py); the API catch-all only says "no such route".
+OPEN_ROUTES = {"healthz", "readyz", "login", "logout", "api-token", "api-route-not-found", "sso-login"}
+OPEN_ROUTES |= {"sso-callback"}
 SAMPLE_ARGUMENTS = {
     "int": "1",
     "str": "sample",
