@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 from audit import history
 from audit.exceptions import INVALID_TIME, UNKNOWN_HISTORY_MODEL, InvalidTimeFilter, UnknownHistoryModel
 from audit.models import Record
-from audit.selectors import record_is_intact, records, verification_report
+from audit.selectors import record_is_intact, records
+from audit.verification import latest_run, run_report, verification_run_request
 from core.api import ApiPagination, InvalidQuery, invalid_query, paginated, parse_query_time
 from core.errors import NotFound
 
@@ -116,19 +117,40 @@ class RecordDetailApi(APIView):
         return Response(self.OutputSerializer(entry).data)
 
 
+class VerificationReportSerializer(serializers.Serializer):
+    run = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=["never_run", "queued", "running", "finished"])
+    intact = serializers.BooleanField(allow_null=True, help_text="Null until the run has finished.")
+    checked = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Records to check (estimated past 100,000).")
+    first_bad_record = serializers.IntegerField(allow_null=True)
+    bad_records = serializers.IntegerField()
+    findings = serializers.ListField(child=serializers.DictField(), help_text="The first 100 bad records.")
+    records_per_second = serializers.IntegerField(allow_null=True)
+    requested_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class VerifyApi(APIView):
-    """Recompute every record hash of the tenant and report the first record that does not verify."""
+    """Full verification of the log: GET the latest run's report; POST to start a run (202).
 
-    required_capabilities = {"GET": VIEW_AUDIT}
+    A run checks every record written before it was requested, on a worker, and reports its progress; a
+    request never re-hashes the log itself. POST while a run is queued or running returns that run (200).
+    """
 
-    class OutputSerializer(serializers.Serializer):
-        intact = serializers.BooleanField()
-        checked = serializers.IntegerField()
-        first_bad_record = serializers.IntegerField(allow_null=True)
+    required_capabilities = {"GET": VIEW_AUDIT, "POST": VIEW_AUDIT}
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=VerificationReportSerializer)
     def get(self, request):
-        return Response(verification_report())
+        return Response(run_report(latest_run()))
+
+    @extend_schema(
+        request=None, responses={200: VerificationReportSerializer, 202: VerificationReportSerializer}
+    )
+    def post(self, request):
+        run, created = verification_run_request(actor=request.user)
+        return Response(run_report(run), status=202 if created else 200)
 
 
 class HistoryApi(APIView):

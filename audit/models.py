@@ -34,3 +34,46 @@ class Record(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.action} by {self.actor_name or self.actor_kind}"
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+
+
+class VerificationRun(models.Model):
+    """One full verification of the tenant's log, run by a worker in chunks and resumable where it stopped.
+
+    It checks every record up to `upto_id` (the newest when it was requested) in id order; `position` is the
+    last id checked, so a run whose worker died goes on from there. Findings keep the first MAX_FINDINGS bad
+    records; `bad_records` counts them all.
+    """
+
+    status = models.CharField(
+        max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED
+    )
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    upto_id = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0, help_text="Records to check (estimated when requested).")
+    position = models.BigIntegerField(default=0)
+    checked = models.BigIntegerField(default=0)
+    bad_records = models.BigIntegerField(default=0)
+    first_bad_record = models.BigIntegerField(null=True, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    seconds = models.FloatField(default=0.0, help_text="Time spent checking, over every chunk.")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"verification #{self.pk} ({self.status}, {self.checked}/{self.total})"
+
+    @property
+    def intact(self) -> bool | None:
+        """Return whether every record verified (None until the run has finished)."""
+        return self.bad_records == 0 if self.status == VerificationStatus.FINISHED else None

@@ -6,11 +6,13 @@ imports no other app.
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
 
 from audit import history
 from audit.models import Record
-from audit.selectors import record_is_intact, records, verification_report
+from audit.selectors import record_is_intact, records
+from audit.verification import latest_run, run_report, verification_run_request
 from core.api import parse_query_time
 from core.errors import DomainError
 from core.pagination import console_cursor_page
@@ -72,9 +74,13 @@ def record_detail(request, record_id: int):
 
 
 @audit_access
+@require_http_methods(["GET", "POST"])
 def verify(request):
-    """Recompute every record hash and show the result."""
-    return render(request, "audit/verify.html", {"report": verification_report()})
+    """Show the latest verification run of the log (GET); start one (POST, then back to the page)."""
+    if request.method == "POST":
+        verification_run_request(actor=request.user)
+        return redirect("audit-verify")
+    return render(request, "audit/verify.html", {"report": run_report(latest_run())})
 
 
 @audit_access

@@ -262,6 +262,12 @@ CONTRACTOR.update(
     }
 )
 CELERY_BEAT_SCHEDULE["promotions.sweep_tenants"] = {"task": "promotions.sweep_tenants", "schedule": 60.0}
+# Verification runs whose worker stopped go on (audit/verification.py).
+CELERY_BEAT_SCHEDULE["audit.sweep_verification_runs"] = {
+    "task": "audit.sweep_verification_runs",
+    "schedule": 30.0,
+    "options": {"expires": 30.0},
+}
 # Decision rollups (runtime/rollups.py): coverage and the dashboard lag the log by at most ~20 s.
 CELERY_BEAT_SCHEDULE["runtime.roll_up_decisions"] = {
     "task": "runtime.roll_up_decisions",

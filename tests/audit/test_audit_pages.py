@@ -2,12 +2,22 @@
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from audit.exceptions import UNKNOWN_HISTORY_MODEL
+from audit.models import Record, VerificationRun
 from audit.services import record
+from audit.tasks import verify_log
+from audit.verification import (
+    verification_run_execute,
+    verification_run_request,
+    verification_run_step,
+    verification_runs_redispatch_stale,
+)
 from tenancy.roles import Role
 from tests.conftest import session_client, token_client
 
@@ -48,23 +58,79 @@ def test_a_malformed_time_filter_is_a_precise_400(tenant_a, auditor):
     assert response.json()["error"]["code"] == "invalid_time"
 
 
-def test_verify_reports_every_hash_intact_and_then_the_first_tampered_record(
-    tenant_a, auditor, recorded, in_tenant
-):
-    client = token_client(tenant_a, auditor)
-    assert client.get("/api/v1/audit/verify/").json()["intact"] is True
-    in_tenant(tenant_a)
+def tamper(tenant, record_id: int) -> None:
+    """Rewrite one record as a database owner would, its trigger turned off."""
+    connection.set_tenant(tenant)
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_record DISABLE TRIGGER audit_record_refuse_update_delete")
-        cursor.execute("UPDATE audit_record SET actor_name = 'mallory' WHERE id = %s", [recorded[1].pk])
+        cursor.execute("UPDATE audit_record SET actor_name = 'mallory' WHERE id = %s", [record_id])
         cursor.execute("ALTER TABLE audit_record ENABLE TRIGGER audit_record_refuse_update_delete")
     connection.set_schema_to_public()
+
+
+def run_queued(tenant, run_id: int) -> None:
+    """Do what the worker does with a queued run (the test's transaction never commits to send it)."""
+    connection.set_tenant(tenant)
+    verification_run_execute(run_id=run_id)
+    connection.set_schema_to_public()
+
+
+def test_verification_runs_on_request_and_reports_every_tampered_record(tenant_a, auditor, recorded):
+    client = token_client(tenant_a, auditor)
+    assert client.get("/api/v1/audit/verify/").json()["status"] == "never_run"
+    started = client.post("/api/v1/audit/verify/")
+    assert started.status_code == 202
+    assert (started.json()["status"], started.json()["intact"]) == ("queued", None)
+    again = client.post("/api/v1/audit/verify/")
+    assert (again.status_code, again.json()["run"]) == (200, started.json()["run"])
+    run_queued(tenant_a, started.json()["run"])
     report = client.get("/api/v1/audit/verify/").json()
-    assert report["intact"] is False
-    assert report["first_bad_record"] == recorded[1].pk
+    assert (report["status"], report["intact"], report["bad_records"]) == ("finished", True, 0)
+    assert report["checked"] >= 3 and report["requested_by"] == "the-auditor"
+    tamper(tenant_a, recorded[1].pk)
+    tamper(tenant_a, recorded[2].pk)
+    second = client.post("/api/v1/audit/verify/").json()
+    run_queued(tenant_a, second["run"])
+    report = client.get("/api/v1/audit/verify/").json()
+    assert (report["intact"], report["first_bad_record"], report["bad_records"]) == (False, recorded[1].pk, 2)
+    assert report["findings"] == [
+        {"kind": "record_modified", "record": recorded[1].pk},
+        {"kind": "record_modified", "record": recorded[2].pk},
+    ]
     assert client.get(f"/api/v1/audit/records/{recorded[1].pk}/").json()["intact"] is False
     page = session_client(tenant_a, auditor).get("/audit/verify/").content.decode()
-    assert f"#{recorded[1].pk}" in page
+    assert f"#{recorded[1].pk}" in page and f"#{recorded[2].pk}" in page
+    assert 'data-testid="verify-start"' in page
+
+
+def test_the_console_starts_a_run_by_post_with_csrf_and_shows_its_progress(tenant_a, auditor, recorded):
+    browser = session_client(tenant_a, auditor, enforce_csrf=True)
+    assert browser.post("/audit/verify/").status_code == 403  # no CSRF token
+    page = browser.get("/audit/verify/")
+    token = page.cookies["csrftoken"].value
+    answer = browser.post("/audit/verify/", {"csrfmiddlewaretoken": token})
+    assert (answer.status_code, answer["Location"]) == (302, "/audit/verify/")
+    waiting = browser.get("/audit/verify/").content.decode()
+    assert "is queued" in waiting and 'http-equiv="refresh"' in waiting
+
+
+def test_a_run_whose_worker_stopped_goes_on_from_where_it_was(tenant_a, auditor, in_tenant, monkeypatch):
+    in_tenant(tenant_a)
+    with transaction.atomic():
+        for n in range(7):
+            record(actor=None, action="test.step", target=("thing", str(n)), data={"n": n})
+    run, _ = verification_run_request(actor=None)
+    first = verification_run_step(run_id=run.pk, rows=3)
+    assert (first.status, first.checked) == ("running", 3)
+    VerificationRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    sent = []
+    monkeypatch.setattr(verify_log, "delay", lambda **kwargs: sent.append(kwargs))
+    assert verification_runs_redispatch_stale() == [run.pk]
+    assert sent == [{"run_id": run.pk}]
+    finished = verification_run_execute(run_id=sent[0]["run_id"], rows=3)
+    assert finished.status == "finished"
+    assert finished.checked == Record.objects.filter(id__lte=finished.upto_id).count()  # each once
+    assert verification_run_step(run_id=run.pk) is None  # a late duplicate delivery does nothing
 
 
 def test_the_history_api_lists_changes_of_a_tracked_model_and_refuses_others(tenant_a, auditor, make_member):
