@@ -18,3 +18,7 @@ WHITENOISE_AUTOREFRESH = True
 # Test servers (the dev model, webhook receivers) listen on loopback; tests/core/test_egress_*.py run with
 # the production default instead.
 CONTRACTOR = {**CONTRACTOR, "EGRESS_ALLOW": ["127.0.0.0/8", "::1"]}
+# Fault tests slow each suite case down in the worker they start (never in base or production settings).
+CONTRACTOR["GATE_RUN_CASE_DELAY_SECONDS"] = float(
+    os.environ.get("CONTRACTOR_GATE_RUN_CASE_DELAY_SECONDS", "0")
+)
