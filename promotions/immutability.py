@@ -3,9 +3,9 @@
 Unlike append-only tables, a gate run changes while it is queued and running, so the trigger refuses UPDATE
 and DELETE only of a row that is already finished. While it is active, what it runs (version, digest), who
 asked and when never change, and its attempt counter (the token of the latest claim) never goes back, so
-a worker whose claim was superseded can never be made current again. The function is created in each tenant schema by the
-tenant migration (rather than once in public), so parallel tenant migrations never recreate a shared
-function concurrently, and no shared app needs to know about gate runs.
+a worker whose claim was superseded can never be made current again. The function is created in each
+tenant schema by the tenant migration (rather than once in public), so parallel tenant migrations never
+recreate a shared function concurrently, and no shared app needs to know about gate runs.
 """
 
 FINISHED_STATUSES = ("passed", "failed", "error")

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from audit.models import Record
 from promotions.models import GateRun
-from promotions.services.gates import gate_run_execute
+from promotions.services.gate_execution import gate_run_execute
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import (
     environment,
