@@ -1,4 +1,4 @@
-"""Gate runs on a worker: the atomic claim, the heartbeat, the watch's re-dispatch, retries, automatic re-runs."""
+"""Gate runs on a worker: the atomic claim, the heartbeat, the watch, retries, automatic re-runs."""
 
 from datetime import timedelta
 
@@ -56,7 +56,7 @@ def finished_records(run: GateRun) -> list[Record]:
     return list(Record.objects.filter(action="gate.finished", target_id=str(run.pk)))
 
 
-# The claim ---------------------------------------------------------------------------------------------------
+# The claim --------------------------------------------------------------------------------------------------
 
 
 def test_a_queued_run_is_claimed_once_and_the_attempt_is_the_token(run):
@@ -109,7 +109,7 @@ def test_a_run_out_of_attempts_is_not_claimed(run):
     assert gate_run_claim(run.pk) is None
 
 
-# The heartbeat -----------------------------------------------------------------------------------------------
+# The heartbeat ----------------------------------------------------------------------------------------------
 
 
 def test_the_pulse_beats_while_the_claim_holds_and_stops_the_run_once_it_is_lost(run):
@@ -142,7 +142,7 @@ def test_a_run_past_its_soft_time_limit_ends_in_error_with_the_reason(version):
     assert outcome == {"status": GateStatus.ERROR, "error": TIME_LIMIT_EXCEEDED.format(seconds=240)}
 
 
-# The watch ---------------------------------------------------------------------------------------------------
+# The watch --------------------------------------------------------------------------------------------------
 
 
 def test_the_watch_marks_a_run_without_heartbeat_stale_and_dispatches_it_again(run):
@@ -253,7 +253,7 @@ def test_after_its_automatic_reruns_a_request_fails_and_a_new_one_is_not_blocked
     assert again.status == "pending"
 
 
-# Database protection and settings ----------------------------------------------------------------------------
+# Database protection and settings ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
