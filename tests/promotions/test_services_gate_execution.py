@@ -192,7 +192,7 @@ def test_database_retries_back_off_exponentially_up_to_a_cap():
     assert [gate_run_retry_delay(retries) for retries in range(7)] == [1, 2, 4, 8, 16, 30, 30]
 
 
-# Re-runs -----------------------------------------------------------------------------------------------------
+# Re-runs ----------------------------------------------------------------------------------------------------
 
 
 def test_running_gates_by_hand_replaces_a_stale_run(team, version, run):
