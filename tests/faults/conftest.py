@@ -108,20 +108,36 @@ class FaultWorker:
         return self.log_path.read_text()
 
 
-@pytest.fixture
-def fault_workers(committed_tenant, tmp_path):
-    """Start fault workers on a queue of their own; the test process sends its tasks there meanwhile."""
-    queue = f"contractor-faults-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    started: list[FaultWorker] = []
+class FaultWorkers:
+    """The fault workers of one test module, on a queue of their own."""
 
-    def start() -> FaultWorker:
-        worker = FaultWorker(queue, tmp_path)
-        started.append(worker)
+    def __init__(self, run_dir: Path):
+        self.queue = f"contractor-faults-{uuid.uuid4().hex[:8]}"
+        self.run_dir = run_dir
+        self.started: list[FaultWorker] = []
+
+    def start(self) -> FaultWorker:
+        """Start one more worker."""
+        worker = FaultWorker(self.queue, self.run_dir)
+        self.started.append(worker)
         return worker
 
-    yield start
+    def running(self) -> FaultWorker:
+        """Return a live worker, starting one when none is."""
+        alive = [worker for worker in self.started if worker.process.poll() is None]
+        return alive[-1] if alive else self.start()
+
+    def stop(self) -> None:
+        for worker in self.started:
+            worker.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_workers(committed_tenant, tmp_path_factory):
+    """Fault workers for the module; the test process sends its tasks to their queue meanwhile."""
+    workers = FaultWorkers(tmp_path_factory.mktemp("fault-workers"))
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = workers.queue
+    yield workers
     app.conf.task_default_queue = previous
-    for worker in started:
-        worker.stop()
+    workers.stop()
