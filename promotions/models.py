@@ -97,7 +97,9 @@ class PromotionRequest(models.Model):
     status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
     status_reason = models.TextField(blank=True)
     gate_reruns = models.PositiveIntegerField(
-        default=0, help_text="Gate runs the system started again for this request after a run ended in error."
+        default=0,
+        db_default=0,  # code of the previous release still inserts requests during a rolling upgrade
+        help_text="Gate runs the system started again for this request after a run ended in error.",
     )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -39,12 +39,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalpromotionrequest',
             name='gate_reruns',
-            field=models.PositiveIntegerField(default=0, help_text='Gate runs the system started again for this request after a run ended in error.'),
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text='Gate runs the system started again for this request after a run ended in error.'),
         ),
         migrations.AddField(
             model_name='promotionrequest',
             name='gate_reruns',
-            field=models.PositiveIntegerField(default=0, help_text='Gate runs the system started again for this request after a run ended in error.'),
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text='Gate runs the system started again for this request after a run ended in error.'),
         ),
         migrations.AlterField(
             model_name='gaterun',
