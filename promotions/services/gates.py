@@ -75,9 +75,16 @@ def ensure_gate_run(*, actor, version: BundleVersion, enqueue: bool = True, reas
     passed = runs.filter(status=GateStatus.PASSED).order_by("-id").first()
     if passed is not None:
         return passed
-    active = runs.filter(status__in=ACTIVE_GATE_STATUSES).order_by("-id").select_for_update().first()
+    active = runs.filter(status__in=ACTIVE_GATE_STATUSES).order_by("-id").first()
     if active is not None and not run_lost(active):
         return active
+    if active is not None:
+        # A worker storing its result or the watch holds the row: it is changing now, so it is not replaced
+        # (and waiting for it here, under the environment's and the version's locks, could deadlock).
+        locked = GateRun.objects.select_for_update(skip_locked=True).filter(pk=active.pk).first()
+        if locked is None or not run_lost(locked):
+            return locked or active
+        active = locked
     now = timezone.now()
     run = GateRun.objects.create(
         version=version,
