@@ -1,4 +1,4 @@
-"""Gate runs: every suite through the engine, per-digest results, immutable once finished, the sweep."""
+"""Gate runs: every suite through the engine, per-digest results, immutable once finished."""
 
 import pytest
 from django.db import ProgrammingError, connection, transaction
