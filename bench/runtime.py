@@ -206,7 +206,8 @@ def populate_bench_tenant(tenant, slug: str, dev_model_port: int) -> str:
     from promotions.models import GateStatus
     from promotions.selectors import access_environment
     from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
-    from promotions.services.gates import gate_run_execute, gate_run_start
+    from promotions.services.gate_execution import gate_run_execute
+    from promotions.services.gates import gate_run_start
     from promotions.services.promotion_requests import promotion_approve, promotion_request_create
     from runtime.services import model_endpoint_create, runtime_key_create
     from tenancy.services import membership_set, user_create

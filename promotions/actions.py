@@ -19,6 +19,7 @@ class PromotionAction(AuditAction):
     APPROVER_REVOKED = "environment.approver_revoked"
     GATE_STARTED = "gate.started"
     GATE_FINISHED = "gate.finished"
+    GATE_REDISPATCHED = "gate.redispatched"
     PROMOTION_REQUESTED = "promotion.requested"
     PROMOTION_APPROVED = "promotion.approved"
     PROMOTION_REJECTED = "promotion.rejected"

@@ -9,6 +9,7 @@ class PromotionsConfig(AppConfig):
         from bundles import extensions
         from core.dashboard import register_panel
         from core.demo import register_seeder
+        from promotions import checks  # noqa: F401  (registers the system checks)
         from promotions.demo import seed_promotions
         from promotions.extensions import bundle_deployment_facts, pending_approvals_panel, version_gate_facts
 

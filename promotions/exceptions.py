@@ -37,12 +37,26 @@ WEBHOOK_URL_REFUSED = "The webhook URL is {reason}."
 
 # Reasons written on requests and gate runs (not errors).
 GATES_FAILED_REASON = "Gate run {run_id} {status}: {summary}"
-GATES_ERRORED_REASON = "Gate run {run_id} ended in error ({error}); run the gates again to continue."
+GATES_ERRORED_REASON = (
+    "Gate run {run_id} ended in error ({error}) after {reruns} automatic re-run(s) of the gates; "
+    "request the promotion again once the cause is fixed."
+)
+GATES_RERUN_REASON = (
+    "Gate run {run_id} ended in error ({error}); the gates run again as gate run {new_run_id} "
+    "(automatic re-run {rerun} of {limit})."
+)
 WAITING_FOR_GATES_REASON = "Waiting for gate run {run_id}."
 ALREADY_LIVE_REASON = "{version} was already live in {environment} when the request was applied."
-WORKER_LOST = "worker lost: the run stayed {status} longer than {seconds} s"
 NO_SUITES = "the version has no suites: gates prove nothing without test cases"
-TOO_MANY_ATTEMPTS = "the run was attempted {attempts} times without finishing"
+
+# Reasons of the gate-run watch and of runs replaced or started again by the system.
+WORKER_LOST = "worker lost: no heartbeat for {seconds:g} s on attempt {attempts} of {max_attempts}"
+REDISPATCHED = "no heartbeat for {seconds:g} s on attempt {attempts}: sent to the workers again"
+NOT_PICKED_UP = "no worker picked the run up: it stayed {status} for {seconds:g} s"
+TIME_LIMIT_EXCEEDED = "the run exceeded its time limit of {seconds} s"
+REPLACED = "replaced by gate run {run_id}: {why}"
+LOST_RUN = "the run was {status} without a heartbeat for {seconds:g} s"
+AUTO_RERUN = "gate run {run_id} ended in error ({error}); re-run for pending request(s) {requests}"
 
 
 class EnvironmentNotFound(NotFound):

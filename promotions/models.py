@@ -38,13 +38,19 @@ class Environment(models.Model):
 class GateStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
+    STALE = "stale"
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
 
 
 class GateRun(models.Model):
-    """One run of every suite of a version; once finished the database refuses any change."""
+    """One run of every suite of a version; once finished the database refuses any change.
+
+    `attempts` counts the workers that claimed the run; the attempt number is also the claim's token, so only
+    the worker holding the latest claim may beat or store the result. `heartbeat_at` is the last sign of
+    life: set when the run is queued or marked stale, and every few seconds while a worker runs it.
+    """
 
     version = models.ForeignKey(BundleVersion, on_delete=models.PROTECT, related_name="gate_runs")
     digest = models.CharField(max_length=71, db_index=True)
@@ -61,9 +67,14 @@ class GateRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a message for this run was last sent to the workers."
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="gaterun_status_heartbeat")]
 
     def __str__(self):
         return f"gates of {self.version} ({self.status})"
@@ -85,6 +96,11 @@ class PromotionRequest(models.Model):
     justification = models.TextField()
     status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
     status_reason = models.TextField(blank=True)
+    gate_reruns = models.PositiveIntegerField(
+        default=0,
+        db_default=0,  # code of the previous release still inserts requests during a rolling upgrade
+        help_text="Gate runs the system started again for this request after a run ended in error.",
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)

@@ -8,7 +8,7 @@ pipeline's policies fired in at least one case.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -184,12 +184,21 @@ class SuiteReport:
         }
 
 
-def run_suites(bundle: CompiledBundle) -> SuiteReport:
-    """Return the report of running every suite of `bundle`, in file order."""
-    return SuiteReport(bundle.identity, [run_suite(bundle, path, spec) for path, spec in bundle.suites])
+def run_suites(bundle: CompiledBundle, *, after_case: Callable[[], None] | None = None) -> SuiteReport:
+    """Return the report of running every suite of `bundle`, in file order.
+
+    `after_case` is called after every case (the gate worker beats its heartbeat there); what it raises
+    stops the run.
+    """
+    return SuiteReport(
+        bundle.identity,
+        [run_suite(bundle, path, spec, after_case=after_case) for path, spec in bundle.suites],
+    )
 
 
-def run_suite(bundle: CompiledBundle, path: str, spec: Any) -> SuiteResult:
+def run_suite(
+    bundle: CompiledBundle, path: str, spec: Any, *, after_case: Callable[[], None] | None = None
+) -> SuiteResult:
     """Return the result of one suite file."""
     if not isinstance(spec, Mapping):
         return SuiteResult(path, path, None, [], [], errors=[SUITE_NOT_A_MAPPING])
@@ -206,7 +215,10 @@ def run_suite(bundle: CompiledBundle, path: str, spec: Any) -> SuiteResult:
     if not isinstance(cases, list):
         result.errors.append(CASES_NOT_A_LIST)
         return result
-    result.cases = [run_case(bundle, pipeline.name, case, index) for index, case in enumerate(cases)]
+    for index, case in enumerate(cases):
+        result.cases.append(run_case(bundle, pipeline.name, case, index))
+        if after_case is not None:
+            after_case()
     return result
 
 

@@ -187,9 +187,17 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "contractor")
+# A task's message is acknowledged only when it finished, and put back when its worker process dies; the
+# gate task claims its run atomically, so a redelivery never runs a gate twice (README, "Gate runs").
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis gives an unacknowledged message to another worker after the visibility timeout: it must exceed the
+# longest task (the gate task's hard time limit, checked at start-up by contractor_site/celery.py), or a
+# running task would be delivered twice. A worker lost mid-run is found sooner by the heartbeat watch.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "900"))
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -249,10 +257,31 @@ CONTRACTOR.update(
 # --- promotions ---
 CONTRACTOR.update(
     {
-        # A gate run queued or running longer than this is marked `error` ("worker lost") by the sweep.
-        "GATE_RUN_TIMEOUT_SECONDS": int(os.environ.get("CONTRACTOR_GATE_RUN_TIMEOUT_SECONDS", "900")),
-        # A run redelivered this many times without finishing ends in `error`.
+        # Gate runs (README, "Gate runs"). A worker running a gate writes a heartbeat every HEARTBEAT seconds;
+        # the watch (beat, every WATCH seconds) finds a running run without one for STALE seconds, marks it
+        # `stale` and sends it to the workers again; after MAX_ATTEMPTS claims it ends in `error`. A run no
+        # worker picks up (queued or stale) for TIMEOUT seconds ends in `error`.
+        "GATE_RUN_HEARTBEAT_SECONDS": float(os.environ.get("CONTRACTOR_GATE_RUN_HEARTBEAT_SECONDS", "5")),
+        "GATE_RUN_STALE_SECONDS": float(os.environ.get("CONTRACTOR_GATE_RUN_STALE_SECONDS", "45")),
+        "GATE_RUN_WATCH_SECONDS": float(os.environ.get("CONTRACTOR_GATE_RUN_WATCH_SECONDS", "10")),
         "GATE_RUN_MAX_ATTEMPTS": int(os.environ.get("CONTRACTOR_GATE_RUN_MAX_ATTEMPTS", "3")),
+        "GATE_RUN_TIMEOUT_SECONDS": int(os.environ.get("CONTRACTOR_GATE_RUN_TIMEOUT_SECONDS", "900")),
+        # The gate task's time limits: at the soft one the run ends in `error`, at the hard one the worker
+        # process is killed (and the watch re-dispatches the run).
+        "GATE_RUN_SOFT_TIME_LIMIT_SECONDS": int(
+            os.environ.get("CONTRACTOR_GATE_RUN_SOFT_TIME_LIMIT_SECONDS", "240")
+        ),
+        "GATE_RUN_TIME_LIMIT_SECONDS": int(os.environ.get("CONTRACTOR_GATE_RUN_TIME_LIMIT_SECONDS", "300")),
+        # A database error at any step of a gate run retries the task: delay BASE * 2**n, at most MAX seconds.
+        "GATE_RUN_DB_RETRIES": int(os.environ.get("CONTRACTOR_GATE_RUN_DB_RETRIES", "6")),
+        "GATE_RUN_DB_RETRY_BASE_SECONDS": float(
+            os.environ.get("CONTRACTOR_GATE_RUN_DB_RETRY_BASE_SECONDS", "1")
+        ),
+        "GATE_RUN_DB_RETRY_MAX_SECONDS": float(
+            os.environ.get("CONTRACTOR_GATE_RUN_DB_RETRY_MAX_SECONDS", "30")
+        ),
+        # A pending request whose gate run ended in `error` re-runs the gates this many times, then fails.
+        "GATE_RUN_AUTO_RERUNS": int(os.environ.get("CONTRACTOR_GATE_RUN_AUTO_RERUNS", "2")),
         # Webhook deliveries: attempts per event and webhook, exponential backoff base, HTTP timeout.
         "WEBHOOK_MAX_ATTEMPTS": int(os.environ.get("CONTRACTOR_WEBHOOK_MAX_ATTEMPTS", "6")),
         "WEBHOOK_RETRY_BASE_SECONDS": float(os.environ.get("CONTRACTOR_WEBHOOK_RETRY_BASE_SECONDS", "2")),
@@ -273,6 +302,10 @@ CELERY_BEAT_SCHEDULE["runtime.roll_up_decisions"] = {
     "task": "runtime.roll_up_decisions",
     "schedule": 5.0,
     "options": {"expires": 5.0},
+}
+CELERY_BEAT_SCHEDULE["promotions.watch_gate_runs"] = {
+    "task": "promotions.watch_gate_runs",
+    "schedule": CONTRACTOR["GATE_RUN_WATCH_SECONDS"],
 }
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {

@@ -20,3 +20,7 @@ WHITENOISE_AUTOREFRESH = True
 CONTRACTOR = {**CONTRACTOR, "EGRESS_ALLOW": ["127.0.0.0/8", "::1"]}
 # The test OpenID provider (devtools/oidc/) serves plain http on loopback.
 CONTRACTOR["SSO_REQUIRE_HTTPS"] = False
+# Fault tests slow each suite case down in the worker they start (never in base or production settings).
+CONTRACTOR["GATE_RUN_CASE_DELAY_SECONDS"] = float(
+    os.environ.get("CONTRACTOR_GATE_RUN_CASE_DELAY_SECONDS", "0")
+)

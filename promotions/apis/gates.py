@@ -28,6 +28,9 @@ class GateRunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(
+        allow_null=True, help_text="Last sign of life of the worker running it (or when it was queued)."
+    )
 
 
 class GateRunDetailSerializer(GateRunSerializer):

@@ -1,25 +1,28 @@
-"""Gate runs: every suite of a version, run by the worker; the result decides the requests waiting on it."""
+"""Gate runs: start one per digest, store its final state, and decide the requests waiting on it.
+
+Running a run on a worker (claim, heartbeat, retries) and the watch that finds lost runs are in
+`gate_execution`; this module is what both build on.
+"""
 
 import logging
-import time
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
-from bundles.language.compiler import compile_bundle
-from bundles.language.suites import run_suites
 from bundles.models import BundleVersion
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.conf import promotion_setting
 from promotions.exceptions import (
+    AUTO_RERUN,
     GATES_ERRORED_REASON,
     GATES_FAILED_REASON,
     GATES_NOT_PASSED,
-    NO_SUITES,
-    TOO_MANY_ATTEMPTS,
-    WORKER_LOST,
+    GATES_RERUN_REASON,
+    LOST_RUN,
+    REPLACED,
+    WAITING_FOR_GATES_REASON,
     GatesNotPassed,
 )
 from promotions.models import GateRun, GateStatus, PromotionRequest, PromotionStatus
@@ -33,40 +36,77 @@ from tenancy.roles import Capability
 logger = logging.getLogger(__name__)
 
 FINISHED_GATE_STATUSES = (GateStatus.PASSED, GateStatus.FAILED, GateStatus.ERROR)
-ACTIVE_GATE_STATUSES = (GateStatus.QUEUED, GateStatus.RUNNING)
+ACTIVE_GATE_STATUSES = (GateStatus.QUEUED, GateStatus.RUNNING, GateStatus.STALE)
 
 
 def gate_run_start(*, actor, version: BundleVersion, enqueue: bool = True) -> GateRun:
-    """Return the gate run that decides `version`: a passed or active one for its digest, else a new one.
+    """Return the gate run that decides `version`: a passed or live one for its digest, else a new one.
 
-    A new run is queued for the worker once this transaction commits (`enqueue=False` leaves running it to
-    the caller, e.g. the demo seeder running gates inline).
+    A stale run (its worker lost) is replaced by a new one rather than returned. A new run is queued for the
+    worker once this transaction commits (`enqueue=False` leaves running it to the caller, e.g. a benchmark).
     """
     require(actor, Capability.RUN_GATES)
     with transaction.atomic():
         return ensure_gate_run(actor=actor, version=version, enqueue=enqueue)
 
 
-def ensure_gate_run(*, actor, version: BundleVersion, enqueue: bool = True) -> GateRun:
-    """Return a passed or active run for `version`'s digest, or start one (in the caller's transaction)."""
+def run_lost(run: GateRun, now=None) -> bool:
+    """Return whether `run` lost its worker: marked stale, or running without a heartbeat for too long."""
+    if run.status == GateStatus.STALE:
+        return True
+    if run.status != GateStatus.RUNNING:
+        return False
+    last_sign = run.heartbeat_at or run.started_at or run.created_at
+    stale_after = timedelta(seconds=promotion_setting("GATE_RUN_STALE_SECONDS"))
+    return last_sign < (now or timezone.now()) - stale_after
+
+
+def ensure_gate_run(*, actor, version: BundleVersion, enqueue: bool = True, reason: str = "") -> GateRun:
+    """Return a passed or live run for `version`'s digest, or start one (in the caller's transaction).
+
+    `reason` says why the system starts a run (recorded with it); a lost run found here ends in `error`,
+    replaced by the new one.
+    """
     # Lock the version row so two concurrent starts cannot both queue a run.
     BundleVersion.objects.select_for_update(no_key=True).filter(pk=version.pk).values_list(
         "pk", flat=True
     ).first()
     runs = GateRun.objects.filter(digest=version.digest)
-    existing = (
-        runs.filter(status=GateStatus.PASSED).order_by("-id").first()
-        or runs.filter(status__in=ACTIVE_GATE_STATUSES).order_by("-id").first()
+    passed = runs.filter(status=GateStatus.PASSED).order_by("-id").first()
+    if passed is not None:
+        return passed
+    active = runs.filter(status__in=ACTIVE_GATE_STATUSES).order_by("-id").first()
+    if active is not None and not run_lost(active):
+        return active
+    if active is not None:
+        # A worker storing its result or the watch holds the row: it is changing now, so it is not replaced
+        # (and waiting for it here, under the environment's and the version's locks, could deadlock).
+        locked = GateRun.objects.select_for_update(skip_locked=True).filter(pk=active.pk).first()
+        if locked is None or not run_lost(locked):
+            return locked or active
+        active = locked
+    now = timezone.now()
+    run = GateRun.objects.create(
+        version=version,
+        digest=version.digest,
+        requested_by=actor,
+        heartbeat_at=now,
+        dispatched_at=now if enqueue else None,
     )
-    if existing is not None:
-        return existing
-    run = GateRun.objects.create(version=version, digest=version.digest, requested_by=actor)
-    record(
-        actor=actor,
-        action=PromotionAction.GATE_STARTED,
-        target=run,
-        data={"bundle": version.bundle.name, "version": version.version, "digest": version.digest},
-    )
+    facts = {"bundle": version.bundle.name, "version": version.version, "digest": version.digest}
+    if reason:
+        facts["reason"] = reason
+    if active is not None:
+        why = LOST_RUN.format(status=active.status, seconds=promotion_setting("GATE_RUN_STALE_SECONDS"))
+        gate_run_finish(
+            active, status=GateStatus.ERROR, error=REPLACED.format(run_id=run.pk, why=why), reevaluate=False
+        )
+        facts["replaces"] = active.pk
+        # The requests that waited on the replaced run now wait on this one (a note only: no history row).
+        PromotionRequest.objects.filter(
+            status=PromotionStatus.PENDING, version__digest=version.digest
+        ).update(status_reason=WAITING_FOR_GATES_REASON.format(run_id=run.pk))
+    record(actor=actor, action=PromotionAction.GATE_STARTED, target=run, data=facts)
     if enqueue:
         enqueue_task(RUN_GATES, gate_run_id=run.pk)
     return run
@@ -85,61 +125,6 @@ def gate_run_deciding(actor, version: BundleVersion) -> GateRun:
     return ensure_gate_run(actor=actor, version=version)
 
 
-def gate_run_execute(*, gate_run_id: int) -> GateRun | None:
-    """Run every suite of the run's version and store the result (the worker's task body; safe to repeat)."""
-    with transaction.atomic():
-        run = GateRun.objects.select_for_update().filter(pk=gate_run_id).first()
-        if run is None or run.status in FINISHED_GATE_STATUSES:
-            return run
-        if run.attempts >= promotion_setting("GATE_RUN_MAX_ATTEMPTS"):
-            gate_run_finish(
-                run, status=GateStatus.ERROR, error=TOO_MANY_ATTEMPTS.format(attempts=run.attempts)
-            )
-            return run
-        run.status = GateStatus.RUNNING
-        run.started_at = timezone.now()
-        run.attempts += 1
-        run.save(update_fields=["status", "started_at", "attempts"])
-        attempt = run.attempts
-    version = BundleVersion.objects.select_related("bundle").get(pk=run.version_id)
-    started = time.perf_counter()
-    outcome = evaluate_gates(version)
-    duration_ms = round((time.perf_counter() - started) * 1000)
-    with transaction.atomic():
-        run = GateRun.objects.select_for_update().get(pk=gate_run_id)
-        if run.status != GateStatus.RUNNING or run.attempts != attempt:
-            # The sweep declared this attempt lost, or a redelivery superseded it: its result is not kept.
-            return run
-        gate_run_finish(run, duration_ms=duration_ms, **outcome)
-    return run
-
-
-def evaluate_gates(version: BundleVersion) -> dict:
-    """Return the outcome of running every suite of `version`: status, report, pass rate, coverage, error."""
-    try:
-        report = run_suites(compile_bundle(version.content, version.digest)).to_dict()
-    except Exception as error:
-        logger.exception("gate run of %s failed to execute", version)
-        return {"status": GateStatus.ERROR, "error": f"{type(error).__name__}: {error}"}
-    totals = report["totals"]
-    pairs, covered = set(), set()
-    for suite in report["suites"]:
-        coverage = suite["policy_coverage"]
-        pairs.update((suite["pipeline"], name) for name in coverage["covered"] + coverage["uncovered"])
-        covered.update((suite["pipeline"], name) for name in coverage["covered"])
-    if not report["suites"] or not totals["cases"]:
-        status, error = GateStatus.FAILED, NO_SUITES
-    else:
-        status, error = (GateStatus.PASSED if report["passed"] else GateStatus.FAILED), ""
-    return {
-        "status": status,
-        "report": report,
-        "pass_rate": totals["cases_passed"] / totals["cases"] if totals["cases"] else 0.0,
-        "policy_coverage": len(covered) / len(pairs) if pairs else 1.0,
-        "error": error,
-    }
-
-
 def gate_run_finish(
     run: GateRun,
     *,
@@ -149,8 +134,12 @@ def gate_run_finish(
     policy_coverage: float | None = None,
     duration_ms: int | None = None,
     error: str = "",
+    reevaluate: bool = True,
 ) -> GateRun:
-    """Store the final state of `run` (locked by the caller), record it, and re-evaluate waiting requests."""
+    """Store the final state of `run` (locked by the caller), record it, and decide the waiting requests.
+
+    `reevaluate=False` leaves the waiting requests alone (the run is being replaced by another).
+    """
     run.status = status
     run.report = report
     run.pass_rate = pass_rate
@@ -184,7 +173,8 @@ def gate_run_finish(
     }
     record(actor=None, action=PromotionAction.GATE_FINISHED, target=run, data=facts)
     outbox_publish(PromotionEvent.GATE_FINISHED, facts)
-    reevaluate_waiting_requests(run)
+    if reevaluate:
+        reevaluate_waiting_requests(run)
     return run
 
 
@@ -197,47 +187,58 @@ def gate_summary(run: GateRun) -> str:
 
 
 def reevaluate_waiting_requests(run: GateRun) -> None:
-    """Apply or fail the pending requests whose version has `run`'s digest, now that the run finished."""
+    """Apply, fail or re-run the gates of the pending requests whose version has `run`'s digest."""
     waiting = list(
         PromotionRequest.objects.filter(status=PromotionStatus.PENDING, version__digest=run.digest)
         .select_related("environment")
         .order_by("environment_id", "id")
     )
+    errored = []
     for request in waiting:
         environment, request = locked_request(request)
         if request.status != PromotionStatus.PENDING or not environment.requires_gates:
             continue
-        if run.status == GateStatus.PASSED:
+        if run.status == GateStatus.PASSED or version_passed_gates(request.version):
             promotion_apply_if_ready(actor=None, request=request)
         elif run.status == GateStatus.FAILED:
             promotion_fail(
                 request,
                 GATES_FAILED_REASON.format(run_id=run.pk, status=run.status, summary=gate_summary(run)),
             )
-        elif not version_passed_gates(request.version):
-            request.status_reason = GATES_ERRORED_REASON.format(run_id=run.pk, error=run.error)
-            request._history_user = None
-            request.save(update_fields=["status_reason"])
+        else:
+            errored.append(request)
+    if errored:
+        gates_rerun_after_error(run, errored)
 
 
-def gate_runs_sweep_stale() -> list[int]:
-    """Mark runs queued or running longer than the timeout as `error` (worker lost); return their ids."""
-    seconds = promotion_setting("GATE_RUN_TIMEOUT_SECONDS")
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    swept = []
-    stale = (
-        GateRun.objects.filter(status__in=ACTIVE_GATE_STATUSES).order_by("id").values_list("pk", flat=True)
-    )
-    for run_id in list(stale):
-        with transaction.atomic():
-            run = GateRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
-            if run is None or run.status not in ACTIVE_GATE_STATUSES:
-                continue
-            since = run.started_at if run.status == GateStatus.RUNNING and run.started_at else run.created_at
-            if since > cutoff:
-                continue
-            gate_run_finish(
-                run, status=GateStatus.ERROR, error=WORKER_LOST.format(status=run.status, seconds=seconds)
+def gates_rerun_after_error(run: GateRun, requests: list[PromotionRequest]) -> GateRun | None:
+    """Re-run the gates of pending `requests` (locked) whose run ended in error; fail those out of re-runs.
+
+    Each request may have its gates re-run GATE_RUN_AUTO_RERUNS times; the new run is recorded with the
+    system as actor and the reason. Return the run they now wait on, or None when every request failed.
+    """
+    limit = promotion_setting("GATE_RUN_AUTO_RERUNS")
+    rerun = [request for request in requests if request.gate_reruns < limit]
+    for request in requests:
+        if request.gate_reruns >= limit:
+            promotion_fail(
+                request,
+                GATES_ERRORED_REASON.format(run_id=run.pk, error=run.error, reruns=request.gate_reruns),
             )
-            swept.append(run.pk)
-    return swept
+    if not rerun:
+        return None
+    reason = AUTO_RERUN.format(
+        run_id=run.pk, error=run.error, requests=", ".join(str(request.pk) for request in rerun)
+    )
+    new_run = ensure_gate_run(actor=None, version=rerun[0].version, reason=reason)
+    for request in rerun:
+        request.gate_reruns += 1
+        request.status_reason = GATES_RERUN_REASON.format(
+            run_id=run.pk, error=run.error, new_run_id=new_run.pk, rerun=request.gate_reruns, limit=limit
+        )
+        request._history_user = None
+        request.save(update_fields=["gate_reruns", "status_reason"])
+    logger.warning(
+        "gate run %s ended in error; gates re-run as %s for requests %s", run.pk, new_run.pk, reason
+    )
+    return new_run

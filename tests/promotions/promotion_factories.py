@@ -9,7 +9,8 @@ from bundles.models import BundleVersion
 from promotions.models import Environment, GateRun
 from promotions.selectors import access_environment
 from promotions.services.environments import environments_ensure_defaults
-from promotions.services.gates import gate_run_execute, gate_run_start
+from promotions.services.gate_execution import gate_run_execute
+from promotions.services.gates import gate_run_start
 from tests.bundles.bundle_factories import CLAIMS, example_files, push, with_version
 
 

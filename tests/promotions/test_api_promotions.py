@@ -1,11 +1,13 @@
 """The promotions API end to end: gates, requests, approvals, deployments, rollback, and the errors of §9."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
 from audit.models import Record
-from promotions.models import GateRun
-from promotions.services.gates import gate_run_execute
+from promotions.models import GateRun, GateStatus
+from promotions.services.gate_execution import gate_run_execute
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import (
     environment,
@@ -277,3 +279,18 @@ def test_another_tenants_promotion_is_not_found(team, clients, tenant_a, tenant_
     assert (approve.status_code, error_code(approve)) == (404, "promotion_not_found")
     on_alpha = token_client(tenant_a, outsider).get(f"/api/v1/promotions/{own}/")
     assert (on_alpha.status_code, error_code(on_alpha)) == (403, "not_a_member")
+
+
+def test_running_gates_again_over_the_api_replaces_a_stale_run_instead_of_returning_it(team, clients):
+    push_version(team.author, "1.2.0")
+    first = clients["author"].post(gates_path("1.2.0")).json()
+    assert first["heartbeat_at"] is not None
+    GateRun.objects.filter(pk=first["id"]).update(
+        status=GateStatus.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    again = clients["author"].post(gates_path("1.2.0"))
+    assert again.status_code == 202
+    assert again.json()["id"] != first["id"]
+    replaced = clients["author"].get(f"/api/v1/gate-runs/{first['id']}/").json()
+    assert replaced["status"] == "error"
+    assert replaced["error"].startswith(f"replaced by gate run {again.json()['id']}")

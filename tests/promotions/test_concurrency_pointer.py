@@ -19,7 +19,8 @@ from core.errors import DomainError
 from promotions.models import Deployment, DeploymentKind, Environment, PromotionRequest
 from promotions.selectors import live_rows, live_version
 from promotions.services.deployments import deployment_rollback
-from promotions.services.gates import gate_run_execute, gate_run_start
+from promotions.services.gate_execution import gate_run_execute
+from promotions.services.gates import gate_run_start
 from promotions.services.promotion_requests import promotion_approve, promotion_request_create
 from tenancy.models import Tenant
 from tenancy.selectors import current_tenant

@@ -1,21 +1,15 @@
-"""Gate runs: every suite through the engine, per-digest results, immutable once finished, the sweep."""
-
-from datetime import timedelta
+"""Gate runs: every suite through the engine, per-digest results, immutable once finished."""
 
 import pytest
-from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
-from django.test import override_settings
-from django.utils import timezone
 
 from audit.models import Record
-from promotions.exceptions import TOO_MANY_ATTEMPTS, WORKER_LOST
 from promotions.models import GateRun, GateStatus, OutboxEvent
 from promotions.selectors import gates_summary, latest_gate_run, version_passed_gates
-from promotions.services.gates import gate_run_execute, gate_run_start, gate_runs_sweep_stale
-from promotions.services.promotion_requests import promotion_request_create
+from promotions.services.gate_execution import gate_run_execute
+from promotions.services.gates import gate_run_start
 from tenancy.exceptions import MissingCapability
-from tests.promotions.promotion_factories import environment, failing_files, push_version, run_gates
+from tests.promotions.promotion_factories import failing_files, push_version, run_gates
 
 
 @pytest.fixture
@@ -117,85 +111,3 @@ def test_an_unfinished_run_may_still_change(team, version):
         cursor.execute("UPDATE promotions_gaterun SET attempts = 1 WHERE id = %s", [run.pk])
     run.refresh_from_db()
     assert run.attempts == 1
-
-
-def test_the_sweep_ends_a_run_whose_worker_was_lost(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    long_ago = timezone.now() - timedelta(hours=2)
-    GateRun.objects.filter(pk=run.pk).update(status=GateStatus.RUNNING, started_at=long_ago, attempts=1)
-    fresh = gate_run_start(actor=team.author, version=push_version(team.author, "1.3.0"))
-    assert gate_runs_sweep_stale() == [run.pk]
-    run.refresh_from_db()
-    assert run.status == GateStatus.ERROR
-    assert run.error == WORKER_LOST.format(status="running", seconds=900)
-    assert run.finished_at is not None
-    fresh.refresh_from_db()
-    assert fresh.status == GateStatus.QUEUED
-    assert (
-        Record.objects.filter(action="gate.finished", target_id=str(run.pk)).get().data["status"] == "error"
-    )
-
-
-@override_settings(CONTRACTOR={**settings.CONTRACTOR, "GATE_RUN_TIMEOUT_SECONDS": 60})
-def test_the_sweep_ends_runs_queued_longer_than_the_timeout(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    GateRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(seconds=61))
-    assert gate_runs_sweep_stale() == [run.pk]
-    run.refresh_from_db()
-    assert run.error == WORKER_LOST.format(status="queued", seconds=60)
-
-
-def test_the_worker_that_was_declared_lost_cannot_overwrite_the_error(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    GateRun.objects.filter(pk=run.pk).update(
-        status=GateStatus.RUNNING, started_at=timezone.now() - timedelta(hours=2), attempts=1
-    )
-    gate_runs_sweep_stale()
-    gate_run_execute(gate_run_id=run.pk)
-    run.refresh_from_db()
-    assert run.status == GateStatus.ERROR
-
-
-def test_after_a_lost_worker_a_new_run_starts_and_can_pass(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    GateRun.objects.filter(pk=run.pk).update(
-        status=GateStatus.RUNNING, started_at=timezone.now() - timedelta(hours=2), attempts=1
-    )
-    gate_runs_sweep_stale()
-    rerun = run_gates(team.author, version)
-    assert rerun.pk != run.pk
-    assert rerun.status == GateStatus.PASSED
-
-
-def test_a_redelivered_run_counts_its_attempts_and_gives_up_after_the_limit(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    GateRun.objects.filter(pk=run.pk).update(status=GateStatus.RUNNING, attempts=3, started_at=timezone.now())
-    gate_run_execute(gate_run_id=run.pk)
-    run.refresh_from_db()
-    assert run.status == GateStatus.ERROR
-    assert run.error == TOO_MANY_ATTEMPTS.format(attempts=3)
-
-
-def test_a_redelivered_running_run_is_run_again(team, version):
-    run = gate_run_start(actor=team.author, version=version)
-    GateRun.objects.filter(pk=run.pk).update(status=GateStatus.RUNNING, attempts=1, started_at=timezone.now())
-    gate_run_execute(gate_run_id=run.pk)
-    run.refresh_from_db()
-    assert run.status == GateStatus.PASSED
-    assert run.attempts == 2
-
-
-def test_a_waiting_request_stays_pending_when_its_run_errors(team, version):
-    created = promotion_request_create(
-        actor=team.author, version=version, environment=environment("staging"), justification="Ship it."
-    )
-    run = GateRun.objects.get(digest=version.digest)
-    GateRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))
-    gate_runs_sweep_stale()
-    created.refresh_from_db()
-    assert created.status == "pending"
-    assert f"Gate run {run.pk} ended in error" in created.status_reason
-    rerun = run_gates(team.author, version)
-    created.refresh_from_db()
-    assert rerun.status == GateStatus.PASSED
-    assert created.status == "promoted"

@@ -159,7 +159,7 @@ def test_a_request_for_a_version_never_gated_starts_the_gates_and_waits(team):
     run = GateRun.objects.get(digest=version.digest)
     assert run.status == "queued"
     assert created.status_reason == f"Waiting for gate run {run.pk}."
-    from promotions.services.gates import gate_run_execute
+    from promotions.services.gate_execution import gate_run_execute
 
     gate_run_execute(gate_run_id=run.pk)
     created.refresh_from_db()
@@ -171,7 +171,7 @@ def test_a_waiting_request_fails_with_the_reason_when_its_gates_fail(team):
     version = push_version(team.author, "1.2.0", failing_files())
     created = request(team, version, "staging")
     run = GateRun.objects.get(digest=version.digest)
-    from promotions.services.gates import gate_run_execute
+    from promotions.services.gate_execution import gate_run_execute
 
     gate_run_execute(gate_run_id=run.pk)
     created.refresh_from_db()

@@ -1,4 +1,4 @@
-"""Gate runs on the real Celery worker, against committed data; the periodic sweep across tenants."""
+"""Gate runs on the real Celery worker, against committed data; the periodic watch across tenants."""
 
 import time
 import uuid
@@ -15,7 +15,7 @@ from promotions.selectors import access_environment, live_version
 from promotions.services.environments import environments_ensure_defaults
 from promotions.services.gates import gate_run_start
 from promotions.services.promotion_requests import promotion_request_create
-from promotions.tasks import sweep_tenants
+from promotions.tasks import watch_gate_runs
 from tenancy.models import Tenant
 from tenancy.selectors import current_tenant
 from tenancy.services import membership_set
@@ -127,17 +127,18 @@ def stuck_run(author_id: int, name: str) -> int:
         digest=BundleVersion.objects.get(pk=version_id).digest,
         status=GateStatus.RUNNING,
         started_at=timezone.now() - timedelta(hours=3),
+        heartbeat_at=timezone.now() - timedelta(hours=3),
         attempts=1,
     )
     return run.pk
 
 
-def test_the_beat_sweep_visits_every_tenant_and_ends_runs_whose_worker_was_lost(
+def test_the_beat_watch_visits_every_tenant_and_re_dispatches_runs_whose_worker_was_lost(
     celery_worker_process, committed_tenant, author_id
 ):
     run_id = run_committed(stuck_run, author_id, f"stuck-{uuid.uuid4().hex[:8]}", tenant=committed_tenant)
     connection.set_schema_to_public()
-    swept = sweep_tenants.apply_async().get(timeout=TIMEOUT)
-    assert run_id in swept[committed_tenant.schema_name]["gate_runs"]
-    state = run_committed(run_state, run_id, tenant=committed_tenant)
-    assert state["status"] == "error"
+    watched = watch_gate_runs.apply_async().get(timeout=TIMEOUT)
+    assert run_id in watched[committed_tenant.schema_name]["redispatched"]
+    state = wait_for_finish(run_id, committed_tenant)
+    assert (state["status"], state["attempts"]) == ("passed", 2)
