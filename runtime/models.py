@@ -120,6 +120,44 @@ class DecisionRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.bundle}@{self.version} {self.status}: {self.executions}"
 
 
+class DecisionDailyRollup(models.Model):
+    """The same counts as DecisionRollup, per UTC day: long windows read a row a day instead of 24."""
+
+    day = models.DateField()
+    bundle = models.CharField(max_length=63)
+    version = models.CharField(max_length=64)
+    digest = models.CharField(max_length=71)
+    pipeline = models.CharField(max_length=63)
+    environment = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    executions = models.BigIntegerField(default=0)
+    verified = models.BigIntegerField(default=0)
+    latency_ms_total = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "bundle", "version", "digest", "pipeline", "environment", "status"],
+                name="runtime_decision_daily_group",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="runtime_daily_rollup_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.bundle}@{self.version} {self.status}: {self.executions}"
+
+
+class DecisionBundle(models.Model):
+    """A bundle that has decisions: how many, the hour of its latest (the browser's filter choices)."""
+
+    bundle = models.CharField(max_length=63, primary_key=True)
+    executions = models.BigIntegerField(default=0)
+    last_hour = models.DateTimeField()
+
+    def __str__(self):
+        return self.bundle
+
+
 class DecisionRollupState(models.Model):
     """How far the rollups reach: every decision with an id up to `rolled_up_to` is counted in them.
 

@@ -1,4 +1,4 @@
-"""Decision rollups: per hour, bundle version, pipeline, environment and status, maintained incrementally.
+"""Decision rollups by hour and day, bundle version, pipeline, environment and status, kept incrementally.
 
 Governance coverage, the dashboard and the decisions browser's filter choices read `DecisionRollup` rows
 (a few per hour) plus the handful of decisions not rolled up yet, never the whole window of the log. Each
@@ -51,6 +51,21 @@ ON CONFLICT ON CONSTRAINT runtime_decision_rollup_group DO UPDATE SET
     verified = runtime_decisionrollup.verified + EXCLUDED.verified,
     latency_ms_total = runtime_decisionrollup.latency_ms_total + EXCLUDED.latency_ms_total
 """
+DAILY_UPSERT_SQL = """
+INSERT INTO runtime_decisiondailyrollup
+    (day, bundle, version, digest, pipeline, environment, status, executions, verified, latency_ms_total)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT ON CONSTRAINT runtime_decision_daily_group DO UPDATE SET
+    executions = runtime_decisiondailyrollup.executions + EXCLUDED.executions,
+    verified = runtime_decisiondailyrollup.verified + EXCLUDED.verified,
+    latency_ms_total = runtime_decisiondailyrollup.latency_ms_total + EXCLUDED.latency_ms_total
+"""
+BUNDLE_UPSERT_SQL = """
+INSERT INTO runtime_decisionbundle (bundle, executions, last_hour) VALUES (%s, %s, %s)
+ON CONFLICT (bundle) DO UPDATE SET
+    executions = runtime_decisionbundle.executions + EXCLUDED.executions,
+    last_hour = greatest(runtime_decisionbundle.last_hour, EXCLUDED.last_hour)
+"""
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,11 @@ class RollupProgress:
 def hour_of(moment: datetime) -> datetime:
     """Return the start of `moment`'s hour in UTC."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> datetime:
+    """Return the start of `moment`'s day in UTC."""
+    return hour_of(moment).replace(hour=0)
 
 
 def group_of(entry: Record) -> tuple:
@@ -138,9 +158,23 @@ def decision_rollup_advance(*, now: datetime | None = None, batch_rows: int = BA
             read_horizon(state, now)
         state.save()
         if counts:
-            with connection.cursor() as cursor:
-                cursor.executemany(UPSERT_SQL, [(*group, *totals) for group, totals in counts.items()])
+            save_counts(counts)
     return RollupProgress(decisions, reached, more)
+
+
+def save_counts(counts: dict[tuple, list]) -> None:
+    """Add a run's counts (by hourly group) to the hourly, daily and per-bundle rollups."""
+    days: dict[tuple, list] = {}
+    bundles: dict[str, list] = {}
+    for (hour, *group), (executions, verified, latency) in counts.items():
+        totals = days.setdefault((hour.date(), *group), [0, 0, 0.0])
+        totals[0], totals[1], totals[2] = totals[0] + executions, totals[1] + verified, totals[2] + latency
+        seen = bundles.setdefault(group[0], [0, hour])
+        seen[0], seen[1] = seen[0] + executions, max(seen[1], hour)
+    with connection.cursor() as cursor:
+        cursor.executemany(UPSERT_SQL, [(*group, *totals) for group, totals in counts.items()])
+        cursor.executemany(DAILY_UPSERT_SQL, [(*group, *totals) for group, totals in days.items()])
+        cursor.executemany(BUNDLE_UPSERT_SQL, [(bundle, *seen) for bundle, seen in sorted(bundles.items())])
 
 
 def decision_rollups_catch_up(*, seconds: float = 20.0, now: datetime | None = None) -> int:

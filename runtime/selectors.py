@@ -24,7 +24,7 @@ from runtime.exceptions import (
 )
 from runtime.grants import DECISION_ACTION
 from runtime.models import ModelEndpoint, RuntimeKey
-from runtime.rollups import hour_of
+from runtime.rollups import day_of, hour_of
 
 CURRENT_ENVIRONMENT = "current"
 DEFAULT_COVERAGE_DAYS = 7
@@ -114,9 +114,9 @@ def decision_bundles() -> list[str]:
 
 # Per bundle (and overall, the ROLLUP row): how many executions ran, how many through `current`, how many of
 # those ran a digest whose gates passed, and how many of those have a verified record. The window's decisions
-# come from the hourly rollups (runtime/rollups.py) plus the few decisions not rolled up yet (ids above the
-# rollups' reach, read through the primary key); those are counted as `verification_pending`, not verified,
-# until the rollup checks their hashes.
+# come from the rollups (runtime/rollups.py: hourly for the first and the current day, daily in between) plus
+# the few decisions not rolled up yet (ids above the rollups' reach, read through the primary key); those are
+# counted as `verification_pending`, not verified, until the rollup checks their hashes.
 COVERAGE_SQL = """
 WITH passed AS (
     SELECT DISTINCT digest FROM promotions_gaterun WHERE status = %(passed)s
@@ -126,7 +126,12 @@ WITH passed AS (
     SELECT bundle, executions, environment = %(current)s AS through_current,
            digest IN (SELECT digest FROM passed) AS gated, verified, 0 AS pending
     FROM runtime_decisionrollup
-    WHERE hour >= %(since)s
+    WHERE hour >= %(since)s AND (hour < %(first_full_day)s OR hour >= %(today)s)
+    UNION ALL
+    SELECT bundle, executions, environment = %(current)s,
+           digest IN (SELECT digest FROM passed), verified, 0
+    FROM runtime_decisiondailyrollup
+    WHERE day >= %(first_full_day)s::date AND day < %(today)s::date
     UNION ALL
     SELECT data ->> 'bundle', 1, (data ->> 'environment') = %(current)s,
            (data ->> 'digest') IN (SELECT digest FROM passed), 0, 1
@@ -144,7 +149,7 @@ GROUP BY ROLLUP (bundle)
 ORDER BY bundle NULLS FIRST
 """
 DECISION_BUNDLES_SQL = """
-SELECT bundle FROM runtime_decisionrollup
+SELECT bundle FROM runtime_decisionbundle
 UNION
 SELECT data ->> 'bundle' FROM audit_record
 WHERE id > coalesce((SELECT rolled_up_to FROM runtime_decisionrollupstate WHERE id = 1), 0)
@@ -203,7 +208,9 @@ def governance_coverage(days: int = DEFAULT_COVERAGE_DAYS, now: datetime | None 
     starts at the top of the hour `days` ago (rollups are hourly). One query over the window's rollup rows
     and the decisions not rolled up yet; its cost does not grow with the size of the log.
     """
-    since = hour_of((now or timezone.now()) - timedelta(days=days))
+    now = now or timezone.now()
+    since = hour_of(now - timedelta(days=days))
+    first_full_day = day_of(since) + (timedelta(days=1) if since != day_of(since) else timedelta())
     with connection.cursor() as cursor:
         cursor.execute(
             COVERAGE_SQL,
@@ -212,6 +219,8 @@ def governance_coverage(days: int = DEFAULT_COVERAGE_DAYS, now: datetime | None 
                 "current": CURRENT_ENVIRONMENT,
                 "action": DECISION_ACTION,
                 "since": since,
+                "first_full_day": first_full_day,
+                "today": day_of(now),
             },
         )
         rows = cursor.fetchall()

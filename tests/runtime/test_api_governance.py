@@ -12,7 +12,7 @@ from audit.models import Record
 from audit.services import canonical_form, record
 from runtime.access import KeyGrant
 from runtime.exceptions import INVALID_DAYS
-from runtime.rollups import SETTLE_SECONDS, decision_rollup_advance
+from runtime.rollups import SETTLE_SECONDS, decision_rollup_advance, rolled_up_to
 from runtime.selectors import governance_coverage
 from tests.conftest import token_client
 from tests.promotions.promotion_factories import failing_files, push_version, run_gates
@@ -46,16 +46,12 @@ def decide(bundle: str, digest: str, environment: str, *, days_ago: int = 0, tam
 
 
 def roll_up() -> None:
-    """Roll up every decision written so far, as beat runs do once the horizon has settled.
-
-    Each run is stated SETTLE_SECONDS after the previous one (the horizon's time is the run's `now`).
-    """
-    step = timedelta(seconds=SETTLE_SECONDS + 1)
-    CLOCK[0] = max(CLOCK[0], timezone.now()) + step
-    decision_rollup_advance(now=CLOCK[0])  # reads the horizon after what was written
-    CLOCK[0] += step
-    while decision_rollup_advance(now=CLOCK[0]).more:
-        pass
+    """Roll up every decision written so far, as beat runs do (each stated SETTLE_SECONDS after the last)."""
+    newest = Record.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    CLOCK[0] = max(CLOCK[0], timezone.now())
+    while rolled_up_to() < newest:
+        CLOCK[0] += timedelta(seconds=SETTLE_SECONDS + 1)
+        decision_rollup_advance(now=CLOCK[0])
 
 
 @pytest.fixture
