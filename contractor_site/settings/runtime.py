@@ -13,7 +13,10 @@ only; CONTRACTOR_EGRESS_ALLOW opens more, and CONTRACTOR_DEV_MODEL_URL (`make ru
 model.
 
 Environment: RUNTIME_DEBUG (default off), RUNTIME_MAX_BODY_BYTES (default 262144), RUNTIME_CACHE_SECONDS
-(default 0.5, capped at 1). The benchmark starts this process with bench/runtime_settings.py instead.
+(default 0.5, capped at 1), RUNTIME_TENANT_CONCURRENCY (6) and RUNTIME_ENDPOINT_CONCURRENCY (4) model calls in
+flight per process, RUNTIME_BUSY_RETRY_AFTER (2 s), RUNTIME_KEY_FAILURE_LIMIT (20) invalid keys per source
+within RUNTIME_KEY_FAILURE_WINDOW (60 s); the time budget (RUNTIME_WORKER_TIMEOUT, MODEL_TIMEOUT_CAP,
+RUNTIME_RECORD_MARGIN) is read by base.py, since the control plane validates endpoints against it. The benchmark starts this process with bench/runtime_settings.py instead.
 """
 
 import os
@@ -78,6 +81,12 @@ CONTRACTOR = {
     "RUNTIME_MAX_BODY_BYTES": int(os.environ.get("RUNTIME_MAX_BODY_BYTES", str(256 * 1024))),
     "RUNTIME_CACHE_SECONDS": float(os.environ.get("RUNTIME_CACHE_SECONDS", "0.5")),
     "EGRESS_ALLOW": egress_allow(os.environ.get("CONTRACTOR_DEV_MODEL_URL", "")),
+    # Bounds of one process (runtime/limits.py).
+    "RUNTIME_TENANT_CONCURRENCY": int(os.environ.get("RUNTIME_TENANT_CONCURRENCY", "6")),
+    "RUNTIME_ENDPOINT_CONCURRENCY": int(os.environ.get("RUNTIME_ENDPOINT_CONCURRENCY", "4")),
+    "RUNTIME_BUSY_RETRY_AFTER": int(os.environ.get("RUNTIME_BUSY_RETRY_AFTER", "2")),
+    "RUNTIME_KEY_FAILURE_LIMIT": int(os.environ.get("RUNTIME_KEY_FAILURE_LIMIT", "20")),
+    "RUNTIME_KEY_FAILURE_WINDOW": int(os.environ.get("RUNTIME_KEY_FAILURE_WINDOW", "60")),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONTRACTOR["RUNTIME_MAX_BODY_BYTES"]
 
