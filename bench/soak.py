@@ -24,6 +24,9 @@ beyond the 503s and transport errors that may explain them). Exit status 1 when 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
 import os
 import random
 import signal
@@ -73,6 +76,22 @@ TERMINATE_SQL = (
 # --- the stack --------------------------------------------------------------------------------------------
 
 
+def wait_until_ok(url: str, host: str, process: subprocess.Popen, name: str) -> None:
+    """Return once GET `url` with Host `host` answers 200; exit when the process dies or after 40 s."""
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited with code {process.returncode}")
+        try:
+            if httpx.get(url, headers={"Host": host}, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    sys.exit(f"{name} did not start within 40 s")
+
+
 class Stack:
     """The dev model, runtime and console processes of the soak, with their logs in .run/."""
 
@@ -120,7 +139,9 @@ class Stack:
             },
         )
         wait_for(("127.0.0.1", self.runtime_port), "/healthz", self.runtime, "the runtime")
-        wait_for(("127.0.0.1", self.console_port), "/healthz", self.console, "the console")
+        wait_until_ok(
+            f"http://127.0.0.1:{self.console_port}/healthz", "localhost", self.console, "the console"
+        )
 
     def stop(self) -> None:
         for process in (self.console, self.runtime, self.model):
@@ -303,8 +324,8 @@ def releases(stack: Stack, soak: BenchTenant, tokens: dict[str, str], ledger: Le
                 {"justification": "soak rollback"},
             )
             kind = "rollback"
-        else:
-            version = VERSIONS[(turn // 2) % 2]
+        else:  # the rollback went back to VERSIONS[0]: promote VERSIONS[1] again
+            version = VERSIONS[1]
             url, token, body = (
                 f"{api}promotions/",
                 tokens["author"],
@@ -397,13 +418,15 @@ def main(argv: list[str] | None = None) -> int:
     set_up_django()
     from django.conf import settings
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     log_dir = ROOT / ".run"
     log_dir.mkdir(exist_ok=True)
     stack = Stack(log_dir, os.environ.get("DATABASE_URL", settings.DATABASE_URL))
     soak = None
     try:
         stack.start_model()
-        soak, tokens = create_soak_tenant(stack.model_port)
+        with contextlib.redirect_stdout(io.StringIO()):  # the new schema's migrations
+            soak, tokens = create_soak_tenant(stack.model_port)
         stack.start_servers()
         print(
             f"tenant {soak.host}; runtime :{stack.runtime_port} ({RUNTIME_WORKERS} workers x "
