@@ -7,7 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.egress import EgressPolicy, url_entries
-from runtime.checks import timeout_budget_problem
+from core.timebudget import timeout_budget_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 

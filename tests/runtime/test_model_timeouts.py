@@ -8,7 +8,8 @@ import sys
 import pytest
 from django.test import override_settings
 
-from runtime.checks import TIMEOUT_BUDGET, check_timeout_budget
+from core.timebudget import TIMEOUT_BUDGET
+from runtime.checks import check_timeout_budget
 from runtime.endpoint_models import clear_caches, load_endpoint
 from runtime.models import ModelEndpoint
 from runtime.services import BAD_TIMEOUT
