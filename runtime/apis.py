@@ -106,7 +106,7 @@ class ModelEndpointInputSerializer(serializers.Serializer):
     base_url = serializers.CharField(max_length=500)
     allowed_models = serializers.ListField(child=serializers.CharField(max_length=200), allow_empty=True)
     api_key_env = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    timeout_seconds = serializers.FloatField(required=False, default=30.0)
+    timeout_seconds = serializers.FloatField(required=False, help_text="Seconds; at most MODEL_TIMEOUT_CAP.")
 
 
 class ModelEndpointListApi(APIView):

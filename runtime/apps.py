@@ -5,7 +5,8 @@ class RuntimeConfig(AppConfig):
     name = "runtime"
 
     def ready(self):
-        """Register the governance-coverage dashboard panel and the demo seeder (after promotions)."""
+        """Register the system checks, the coverage panel and the demo seeder (after promotions)."""
+        import runtime.checks  # noqa: F401 (registers the system checks)
         from core.dashboard import register_panel
         from core.demo import register_seeder
         from runtime.demo import seed_runtime

@@ -15,7 +15,13 @@ Answers of POST /v1/execute (every recorded one carries its `decision_id`):
 - 401 `invalid_key`, 403 `bundle_out_of_scope`, 404 `not_released` / `unknown_pipeline`, 400
   `malformed_json` / `invalid_request`, 411, 413, 422 `idempotency_key_reused`: nothing executed, nothing
   recorded;
+- 429 `tenant_busy` with Retry-After (recorded): the tenant or the endpoint had as many model calls in flight
+  in this process as it may (runtime/limits.py); a retry under the same Idempotency-Key runs again;
+- 429 `too_many_key_failures` with Retry-After: too many invalid keys from this source (nothing read);
 - 503 `decision_not_recorded` (executed, record failed: output withheld) or `database_unavailable`.
+
+Time: a model call lasts at most MODEL_TIMEOUT_CAP, so every request ends, with its decision, within
+RUNTIME_WORKER_TIMEOUT (runtime/checks.py); gunicorn never has to cut one off.
 """
 
 from __future__ import annotations
@@ -57,18 +63,29 @@ from runtime.exceptions import (
     MODEL_FAILED,
     PAYLOAD_TOO_LARGE,
     SERVER_ERROR,
+    TENANT_BUSY_MESSAGE,
     DatabaseUnavailable,
     InvalidIdempotencyKey,
     InvalidRequest,
+    InvalidRuntimeKey,
     LengthRequired,
     MalformedJson,
     MethodNotAllowed,
     MetricsForbidden,
     PayloadTooLarge,
     RouteNotFound,
+    TooManyKeyFailures,
     UnknownTenant,
 )
 from runtime.governed import ExecutionRequest, RecordedExecution, execute_governed
+from runtime.limits import (
+    TENANT_BUSY,
+    busy_retry_after,
+    count_key_failure,
+    is_busy_reason,
+    key_failure_source,
+    key_failures_retry_after,
+)
 from runtime.verification import verify_decision
 
 logger = logging.getLogger(__name__)
@@ -113,6 +130,8 @@ def error_response(error: DomainError) -> HttpResponse:
     response = json_response(error.as_dict(), error.status)
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="contractor-runtime"'
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -127,11 +146,14 @@ def decision_response(recorded: RecordedExecution) -> HttpResponse:
     response = json_response(body, status)
     if recorded.replayed:
         response[REPLAYED_HEADER] = "true"
+    if status == 429:
+        response["Retry-After"] = str(busy_retry_after())
     return response
 
 
 def decision_answer(recorded: RecordedExecution) -> tuple[int, dict[str, Any]]:
-    """Return (HTTP status, body) of a recorded decision: 200 decided, 400 input, 502 model, 500 bundle."""
+    """Return (HTTP status, body) of a recorded decision: 200 decided, 400 input, 429 busy, 502 model, 500
+    bundle."""
     data, status = recorded.data, recorded.status
     if status in (STATUS_ALLOWED, STATUS_DENIED):
         return 200, {
@@ -151,6 +173,8 @@ def decision_answer(recorded: RecordedExecution) -> tuple[int, dict[str, Any]]:
     elif status == STATUS_INVALID_OUTPUT:
         code, message = "invalid_model_output", INVALID_MODEL_OUTPUT.format(pipeline=data["pipeline"])
         http_status = 502
+    elif recorded.error_kind is ErrorKind.MODEL_FAILED and is_busy_reason(data["reason"]):
+        code, message, http_status = TENANT_BUSY, TENANT_BUSY_MESSAGE.format(seconds=busy_retry_after()), 429
     elif recorded.error_kind is ErrorKind.MODEL_FAILED:
         code, message, http_status = "model_failed", MODEL_FAILED.format(reason=data["reason"]), 502
     elif recorded.error_kind is ErrorKind.PROMPT_TOO_LARGE:  # the bundle's fault, like any template failure
@@ -206,9 +230,20 @@ def require_tenant() -> None:
 
 
 def authenticated(request: HttpRequest) -> KeyGrant:
-    """Return the grant of the request's runtime key on this tenant's host."""
+    """Return the grant of the request's runtime key on this tenant's host; raise TooManyKeyFailures while
+    the request's source is throttled for sending invalid keys (runtime/limits.py)."""
     require_tenant()
-    return authenticate(request.META.get("HTTP_AUTHORIZATION", ""))
+    source = key_failure_source(request.META.get("REMOTE_ADDR", ""))
+    retry_after = key_failures_retry_after(source)
+    if retry_after is not None:
+        metrics.observe_key_failure(throttled=True)
+        raise TooManyKeyFailures(retry_after)
+    try:
+        return authenticate(request.META.get("HTTP_AUTHORIZATION", ""))
+    except InvalidRuntimeKey:
+        metrics.observe_key_failure(throttled=False)
+        count_key_failure(source)
+        raise
 
 
 def refuse_nul_in_path(**parameters: str) -> None:

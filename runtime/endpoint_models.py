@@ -16,7 +16,7 @@ from django.db import connection
 
 from bundles.language.models import Model, ModelError, ModelRequest, ModelResponse
 from runtime.caches import TTLCache
-from runtime.conf import api_key_variable_allowed, cache_seconds
+from runtime.conf import api_key_variable_allowed, cache_seconds, model_timeout_cap
 from runtime.exceptions import (
     API_KEY_ENV_NOT_ALLOWED,
     API_KEY_NOT_SET,
@@ -89,7 +89,10 @@ def load_endpoint(name: str) -> EndpointConfig | None:
     if row is None:
         return None
     endpoint, base_url, allowed, api_key_env, timeout = row
-    return EndpointConfig(endpoint, base_url, tuple(allowed), api_key_env, float(timeout))
+    # Rows stored before the cap existed (or before it was lowered) may hold more: clamp, never exceed it.
+    return EndpointConfig(
+        endpoint, base_url, tuple(allowed), api_key_env, min(float(timeout), model_timeout_cap())
+    )
 
 
 def provider_for(config: EndpointConfig, api_key: str | None) -> Model:

@@ -38,6 +38,11 @@ API_KEY_ENV_NOT_ALLOWED = (
     "environment variable {variable} may not hold the API key of endpoint {name!r} (not an allowed name)"
 )
 METRICS_FORBIDDEN = "The metrics are served only to the platform's scraper."
+TENANT_BUSY_MESSAGE = (
+    "Too many model calls of this tenant or endpoint are in flight; the decision is recorded. Retry after "
+    "{seconds} s."
+)
+TOO_MANY_KEY_FAILURES = "Too many invalid runtime keys from this address; retry after {seconds} s."
 
 # Control plane.
 RUNTIME_KEY_NOT_FOUND = "No runtime key {id} in this tenant."
@@ -64,6 +69,18 @@ class InvalidRuntimeKey(DomainError):
     code = "invalid_key"
     status = 401
     default_message = INVALID_KEY
+
+
+class TooManyKeyFailures(DomainError):
+    """The request's source sent RUNTIME_KEY_FAILURE_LIMIT invalid keys within the window: refused unread."""
+
+    code = "too_many_key_failures"
+    status = 429
+
+    def __init__(self, retry_after: int):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(TOO_MANY_KEY_FAILURES.format(seconds=self.retry_after))
+        self.details = [{"retry_after": self.retry_after}]
 
 
 class BundleOutOfScope(PermissionDenied):

@@ -49,7 +49,9 @@ class ModelEndpointForm(forms.Form):
         required=False,
         help_text="NAME of the runtime's environment variable holding the key.",
     )
-    timeout_seconds = forms.FloatField(initial=30.0)
+    timeout_seconds = forms.FloatField(
+        initial=10.0, help_text="Seconds; at most the platform's MODEL_TIMEOUT_CAP."
+    )
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

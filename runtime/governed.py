@@ -1,9 +1,11 @@
 """Governed execution: run a parsed request on the version live for a runtime key and record the decision.
 
 One execution: (Idempotency-Key: return the first decision) → the key's target (scope, live release,
-compiled version, pipeline) → the engine with the endpoint's model → the decision record (`runtime.decision`,
-one INSERT). If the record cannot be written, nothing of the execution leaves this module: DecisionNotRecorded
-(fail closed). What the caller is told, and with which status, is the door's business (runtime/door.py).
+compiled version, pipeline) → the engine with the endpoint's model, bounded by the tenant's and the
+endpoint's concurrency limits (runtime/limits.py: a refused call is a recorded `tenant_busy` decision) → the
+decision record (`runtime.decision`, one INSERT). If the record cannot be written, nothing of the execution
+leaves this module: DecisionNotRecorded (fail closed). What the caller is told, and with which status, is
+the door's business (runtime/door.py).
 
 Decision records keep hashes, not payloads. Two documented exceptions: a pipeline with `store_payload: true`
 keeps its redacted input (fields redacted by policies or classified pii/secret removed) and the model's raw
@@ -34,6 +36,7 @@ from runtime.access import KeyGrant, access_target, json_value, schema
 from runtime.actions import RuntimeAction
 from runtime.endpoint_models import model_for
 from runtime.exceptions import IDEMPOTENCY_KEY_REUSED, DecisionNotRecorded, IdempotencyKeyReused
+from runtime.limits import bounded, is_busy_reason
 
 logger = logging.getLogger(__name__)
 
@@ -98,18 +101,21 @@ def execute_and_record(
     """Run the live version's pipeline, write its decision record, and return it (fail closed)."""
     target = access_target(grant, request.bundle, request.pipeline)
     keep_payload = target.pipeline.store_payload
-    model = model_for(target.pipeline.model.get("endpoint"))
+    endpoint = str(target.pipeline.model.get("endpoint"))
+    model = bounded(model_for(endpoint), tenant=schema(), endpoint=endpoint)
     recording = RecordingModel(model) if keep_payload else None
     caller = {"key": grant.name, "environment": target.release.environment}
     decision = engine_execute(
         target.compiled, request.pipeline, request.input, recording or model, caller=caller
     )
+    # A call refused as busy is recorded, not under its Idempotency-Key: a retry runs, not replays a 429.
+    busy = is_busy_reason(decision.reason)
     data = decision.as_record(
         environment=target.release.environment,
         caller=caller,
         latency_ms=(time.perf_counter() - started) * 1000,
-        idempotency_key=request.idempotency_key,
-        request_hash=request_hash,
+        idempotency_key=None if busy else request.idempotency_key,
+        request_hash=None if busy else request_hash,
     )
     if keep_payload:
         data["output"] = decision.output
@@ -137,6 +143,8 @@ def execute_and_record(
         logger.error("runtime: decision not recorded, output withheld: %s", error.__class__.__name__)
         metrics.observe_unrecorded(tenant=schema())
         raise DecisionNotRecorded() from None
+    if busy:
+        metrics.observe_busy(tenant=schema())
     metrics.observe_decision(
         tenant=schema(),
         bundle=request.bundle,

@@ -19,6 +19,11 @@ The runtime connects as `contractor_runtime` (DESIGN §7). In each tenant schema
   record (`promotion.approved` by a user, ...). The table's owner, the control plane, is not subject to these
   policies.
 
+A trigger (`runtime_decision_guard`, BEFORE INSERT on `audit_record`) checks every row the runtime role
+appends: its `created_at` must be the database's present (within RECORD_CLOCK_TOLERANCE of the statement's
+start and of the clock: no back-dated or future records; refused rather than overwritten, since the record
+hash covers the time), and a record by a runtime key must name an existing, unrevoked key of that schema.
+
 In `public` it may read `tenancy_tenant` and `tenancy_domain` (routing by host). Nothing else: bundles,
 promotions, users, history tables and the audit log itself answer "permission denied". TRUNCATE is revoked
 everywhere. The views are owned by the migrating role, so they read the base tables on the runtime's behalf.
@@ -133,6 +138,66 @@ def idempotent_decision_function_create(cursor, schema: str) -> None:
     )
 
 
+# Seconds a runtime record's created_at may differ from the database's clock (application hosts' clock skew).
+RECORD_CLOCK_TOLERANCE = 5
+DECISION_GUARD = "runtime_decision_guard"
+DECISION_GUARD_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $guard$
+BEGIN
+    IF current_user <> {role} THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.created_at IS NULL
+       OR NEW.created_at < statement_timestamp() - make_interval(secs => {tolerance})
+       OR NEW.created_at > clock_timestamp() + make_interval(secs => {tolerance}) THEN
+        RAISE EXCEPTION 'runtime records are timed by the database: created_at % is not now (% s tolerance)',
+            NEW.created_at, {tolerance} USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.actor_kind = 'runtime_key' AND NOT (
+        NEW.actor_id ~ '^[0-9]{{1,18}}$' AND EXISTS (
+            SELECT 1 FROM {keys} WHERE id = NEW.actor_id::bigint AND revoked_at IS NULL
+        )
+    ) THEN
+        RAISE EXCEPTION 'runtime key % is unknown or revoked in this schema', NEW.actor_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END
+$guard$;
+"""
+DECISION_GUARD_TRIGGER_SQL = """
+DROP TRIGGER IF EXISTS {trigger} ON {audit};
+CREATE TRIGGER {trigger} BEFORE INSERT ON {audit} FOR EACH ROW EXECUTE FUNCTION {function}();
+"""
+DROP_DECISION_GUARD_SQL = "DROP TRIGGER IF EXISTS {trigger} ON {audit}; DROP FUNCTION IF EXISTS {function}();"
+
+
+def decision_guard_names(schema: str) -> dict[str, sql.Composable]:
+    """Return the SQL names of the guard's trigger, function, the audit log and the keys of `schema`."""
+    return {
+        "trigger": sql.Identifier(DECISION_GUARD),
+        "function": sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(DECISION_GUARD)),
+        "audit": sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(AUDIT_TABLE)),
+        "keys": sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("runtime_runtimekey")),
+    }
+
+
+def install_decision_guard(cursor, schema: str) -> None:
+    """(Re)create the trigger checking the time and key of every record the runtime role appends."""
+    names = decision_guard_names(schema)
+    cursor.execute(
+        sql.SQL(DECISION_GUARD_FUNCTION_SQL).format(
+            role=sql.Literal(runtime_role()), tolerance=sql.Literal(RECORD_CLOCK_TOLERANCE), **names
+        )
+    )
+    cursor.execute(sql.SQL(DECISION_GUARD_TRIGGER_SQL).format(**names))
+
+
+def remove_decision_guard(cursor, schema: str) -> None:
+    """Drop the guard's trigger and function from `schema` (migration reverse)."""
+    cursor.execute(sql.SQL(DROP_DECISION_GUARD_SQL).format(**decision_guard_names(schema)))
+
+
 def runtime_role() -> str:
     """Return the name of the runtime's database role."""
     return runtime_setting("RUNTIME_DB_ROLE")
@@ -241,6 +306,7 @@ def grant_runtime_access(cursor, schema: str) -> bool:
     for statement in grant_statements(schema, role):
         cursor.execute(statement)
     sequence_grant(cursor, schema, role)
+    install_decision_guard(cursor, schema)  # it names the role, which runtime_grants may apply anew
     return True
 
 

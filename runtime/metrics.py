@@ -44,6 +44,29 @@ UNRECORDED = Counter(
     registry=REGISTRY,
 )
 
+BUSY = Counter(
+    "contractor_runtime_busy",
+    "Model calls refused (429 tenant_busy, recorded) because the tenant or endpoint had no free slot.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+KEY_FAILURES = Counter(
+    "contractor_runtime_key_failures",
+    "Requests with an invalid runtime key (invalid), and refused by the per-source throttle (throttled).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+
+def observe_busy(*, tenant: str) -> None:
+    """Count one model call refused as busy."""
+    BUSY.labels(tenant).inc()
+
+
+def observe_key_failure(*, throttled: bool) -> None:
+    """Count one invalid runtime key, or one request refused by the key-failure throttle."""
+    KEY_FAILURES.labels("throttled" if throttled else "invalid").inc()
+
 
 def observe_decision(*, tenant: str, bundle: str, status: str, denied_by: str | None, seconds: float) -> None:
     """Count one recorded decision."""

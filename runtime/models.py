@@ -75,7 +75,7 @@ class ModelEndpoint(models.Model):
     base_url = models.URLField(max_length=500, help_text="API root including its version, e.g. …/v1.")
     allowed_models = ArrayField(models.CharField(max_length=200), default=list)
     api_key_env = models.CharField(max_length=100, blank=True)
-    timeout_seconds = models.FloatField(default=30.0)
+    timeout_seconds = models.FloatField(default=10.0)  # at most MODEL_TIMEOUT_CAP (services)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

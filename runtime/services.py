@@ -20,7 +20,7 @@ from core.egress import url_refusal
 from core.text import unsafe_name
 from promotions.selectors import access_environment
 from runtime.actions import RuntimeAction
-from runtime.conf import api_key_variable_allowed, runtime_setting
+from runtime.conf import api_key_variable_allowed, default_model_timeout, model_timeout_cap, runtime_setting
 from runtime.exceptions import (
     ENDPOINT_EXISTS,
     KEY_ALREADY_REVOKED,
@@ -40,7 +40,6 @@ from tenancy.selectors import require_capability
 
 ENDPOINT_NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 API_KEY_ENV_PATTERN = re.compile(r"\A[A-Z_][A-Z0-9_]{0,99}\Z")
-MAX_TIMEOUT_SECONDS = 600.0
 MAX_KEY_NAME_LENGTH = 100
 MAX_MODEL_NAME_LENGTH = 200
 ENDPOINT_FIELDS = ("base_url", "allowed_models", "api_key_env", "timeout_seconds")
@@ -52,7 +51,8 @@ BAD_API_KEY_ENV = (
     "the NAME of an environment variable the platform allows for model API keys (by default one ending in "
     "_API_KEY: A-Z, 0-9, _), never the key itself"
 )
-BAD_TIMEOUT = f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
+# The cap (MODEL_TIMEOUT_CAP) keeps every model call, so every execution, within the worker timeout.
+BAD_TIMEOUT = "a number of seconds above 0 and at most {cap:g} (the platform's MODEL_TIMEOUT_CAP)"
 UNKNOWN_ENDPOINT_FIELD = "is not a field of a model endpoint"
 INVALID = "invalid"  # the code of a field's validation detail
 EGRESS_REFUSED_CODE = "egress_refused"
@@ -167,8 +167,9 @@ def endpoint_problems(values: dict[str, Any]) -> list[dict[str, str]]:
     if "timeout_seconds" in values:
         timeout = values["timeout_seconds"]
         number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not number or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
-            problems.append(field_error("timeout_seconds", INVALID, BAD_TIMEOUT))
+        cap = model_timeout_cap()
+        if not number or not 0 < timeout <= cap:
+            problems.append(field_error("timeout_seconds", INVALID, BAD_TIMEOUT.format(cap=cap)))
     return problems
 
 
@@ -204,16 +205,16 @@ def model_endpoint_create(
     base_url: str,
     allowed_models: list[str],
     api_key_env: str = "",
-    timeout_seconds: float = 30.0,
+    timeout_seconds: float | None = None,
 ) -> ModelEndpoint:
-    """Create model endpoint `name` (operators)."""
+    """Create model endpoint `name` (operators); without a timeout, the default (10 s, at most the cap)."""
     require(actor, Capability.MANAGE_MODEL_ENDPOINTS)
     values = {
         "name": name,
         "base_url": base_url,
         "allowed_models": allowed_models,
         "api_key_env": api_key_env,
-        "timeout_seconds": timeout_seconds,
+        "timeout_seconds": default_model_timeout() if timeout_seconds is None else timeout_seconds,
     }
     problems = endpoint_problems(values)
     if problems:

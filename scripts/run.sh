@@ -3,7 +3,7 @@
 #
 #   devmodel  python -m devmodel                      http://127.0.0.1:$DEVMODEL_PORT  (8002)
 #   web       gunicorn contractor_site.wsgi (console/admin/API, threads) http://*.localhost:$WEB_PORT (8000)
-#   runtime   gunicorn runtime.wsgi                   http://*.localhost:$RUNTIME_PORT (8001)
+#   runtime   gunicorn runtime.wsgi (threads, bounded model calls) http://*.localhost:$RUNTIME_PORT (8001)
 #   worker    celery worker
 #   beat      celery beat (schedule in .run/)
 #
@@ -164,9 +164,10 @@ start web env CONSOLE_BIND="0.0.0.0:$WEB_PORT" CONSOLE_RELOAD=1 \
 # Prometheus counters aggregated across the runtime's workers (runtime/metrics.py): a fresh directory per run.
 METRICS_DIR="$RUN_DIR/runtime-metrics"
 rm -rf "$METRICS_DIR" && mkdir -p "$METRICS_DIR"
+# gunicorn with threads and a worker timeout above the model timeout cap (runtime/gunicorn_runtime.py).
 start runtime env DJANGO_SETTINGS_MODULE=contractor_site.settings.runtime PROMETHEUS_MULTIPROC_DIR="$METRICS_DIR" \
-  "$ROOT/.venv/bin/gunicorn" runtime.wsgi --bind "0.0.0.0:$RUNTIME_PORT" --workers 2 --access-logfile - \
-  --config python:runtime.gunicorn_hooks
+  RUNTIME_BIND="0.0.0.0:$RUNTIME_PORT" \
+  "$ROOT/.venv/bin/gunicorn" runtime.wsgi --config python:runtime.gunicorn_runtime
 start worker "$ROOT/.venv/bin/celery" -A contractor_site worker -l info --concurrency 2
 start beat "$ROOT/.venv/bin/celery" -A contractor_site beat -l info --schedule "$RUN_DIR/celerybeat-schedule"
 

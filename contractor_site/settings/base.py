@@ -7,6 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.egress import EgressPolicy, url_entries
+from core.timebudget import timeout_budget_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -321,5 +322,18 @@ CONTRACTOR.update(
         # when the migrating role may create roles. The password default is for development only.
         "RUNTIME_DB_ROLE": "contractor_runtime",
         "RUNTIME_DB_PASSWORD": os.environ.get("RUNTIME_DB_PASSWORD", "contractor-runtime-dev"),
+        # The time budget of one execution (runtime/conf.py): the control plane refuses model endpoint
+        # timeouts above the cap, the runtime clamps older ones, and gunicorn (runtime/gunicorn_runtime.py)
+        # reads the same RUNTIME_WORKER_TIMEOUT.
+        "RUNTIME_WORKER_TIMEOUT": float(os.environ.get("RUNTIME_WORKER_TIMEOUT", "30")),
+        "MODEL_TIMEOUT_CAP": float(os.environ.get("MODEL_TIMEOUT_CAP", "20")),
+        "RUNTIME_RECORD_MARGIN": float(os.environ.get("RUNTIME_RECORD_MARGIN", "5")),
     }
 )
+_timeout_problem = timeout_budget_problem(
+    worker=CONTRACTOR["RUNTIME_WORKER_TIMEOUT"],
+    cap=CONTRACTOR["MODEL_TIMEOUT_CAP"],
+    margin=CONTRACTOR["RUNTIME_RECORD_MARGIN"],
+)
+if _timeout_problem:
+    raise ImproperlyConfigured(_timeout_problem)

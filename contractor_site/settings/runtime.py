@@ -13,13 +13,20 @@ only; CONTRACTOR_EGRESS_ALLOW opens more, and CONTRACTOR_DEV_MODEL_URL (`make ru
 model.
 
 Environment: RUNTIME_DEBUG (default off), RUNTIME_MAX_BODY_BYTES (default 262144), RUNTIME_CACHE_SECONDS
-(default 0.5, capped at 1). The benchmark starts this process with bench/runtime_settings.py instead.
+(default 0.5, capped at 1), RUNTIME_TENANT_CONCURRENCY (6) and RUNTIME_ENDPOINT_CONCURRENCY (4) model calls in
+flight per process, RUNTIME_BUSY_RETRY_AFTER (2 s), RUNTIME_KEY_FAILURE_LIMIT (20) invalid keys per source
+within RUNTIME_KEY_FAILURE_WINDOW (60 s); the time budget (RUNTIME_WORKER_TIMEOUT, MODEL_TIMEOUT_CAP,
+RUNTIME_RECORD_MARGIN) is read by base.py, since the control plane validates endpoints against it;
+RUNTIME_DB_POOL_MAX_SIZE (RUNTIME_THREADS), RUNTIME_DB_POOL_MIN_SIZE (1), RUNTIME_DB_POOL_TIMEOUT (2 s).
+The benchmark starts this process with bench/runtime_settings.py instead.
 """
 
 import os
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import dj_database_url
+
+from core.dbpool import pooled
 
 from .base import *  # noqa: F403
 from .base import CONTRACTOR, DATABASE_URL, egress_allow, env_bool
@@ -63,13 +70,20 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 RUNTIME_DATABASE_URL = os.environ.get("RUNTIME_DATABASE_URL") or runtime_database_url(
     DATABASE_URL, RUNTIME_DB_ROLE, os.environ.get("RUNTIME_DB_PASSWORD", DEVELOPMENT_RUNTIME_DB_PASSWORD)
 )
-# Persistent connections, checked once per request before first use (one `SELECT 1` round trip): after a
-# database restart or failover a worker reconnects instead of failing its next request. A connection that
-# dies during an execution still fails that execution closed (503, no output).
+# A connection pool per worker process (core/dbpool.py), in development and production alike: each request
+# checks out a connection the pool has checked (after a database restart or failover a worker reconnects
+# instead of failing its next request) and gives it back when it ends. RUNTIME_DB_POOL_MAX_SIZE defaults to
+# the worker's threads (RUNTIME_THREADS), since an execution keeps its connection while the model answers (its
+# idempotency lock lives in the session). A connection that dies during an execution still fails that
+# execution closed (503, no output).
 DATABASES = {
-    "default": dj_database_url.parse(RUNTIME_DATABASE_URL, conn_max_age=600, conn_health_checks=True)
+    "default": pooled(
+        {**dj_database_url.parse(RUNTIME_DATABASE_URL), "ENGINE": "django_tenants.postgresql_backend"},
+        "RUNTIME_DB",
+        max_size=int(os.environ.get("RUNTIME_THREADS", "8")),
+        timeout=2.0,  # waiting only happens when the database is unreachable: answer 503 soon
+    )
 }
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 # No statement and no idle transaction of the runtime lasts longer than this: decision rollups rely on it to
 # know when every decision with a lower id has committed or never will (runtime/rollups.py).
 RUNTIME_DB_TIMEOUT_MS = int(os.environ.get("RUNTIME_DB_TIMEOUT_MS", "5000"))
@@ -85,6 +99,12 @@ CONTRACTOR = {
     "RUNTIME_MAX_BODY_BYTES": int(os.environ.get("RUNTIME_MAX_BODY_BYTES", str(256 * 1024))),
     "RUNTIME_CACHE_SECONDS": float(os.environ.get("RUNTIME_CACHE_SECONDS", "0.5")),
     "EGRESS_ALLOW": egress_allow(os.environ.get("CONTRACTOR_DEV_MODEL_URL", "")),
+    # Bounds of one process (runtime/limits.py).
+    "RUNTIME_TENANT_CONCURRENCY": int(os.environ.get("RUNTIME_TENANT_CONCURRENCY", "6")),
+    "RUNTIME_ENDPOINT_CONCURRENCY": int(os.environ.get("RUNTIME_ENDPOINT_CONCURRENCY", "4")),
+    "RUNTIME_BUSY_RETRY_AFTER": int(os.environ.get("RUNTIME_BUSY_RETRY_AFTER", "2")),
+    "RUNTIME_KEY_FAILURE_LIMIT": int(os.environ.get("RUNTIME_KEY_FAILURE_LIMIT", "20")),
+    "RUNTIME_KEY_FAILURE_WINDOW": int(os.environ.get("RUNTIME_KEY_FAILURE_WINDOW", "60")),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONTRACTOR["RUNTIME_MAX_BODY_BYTES"]
 

@@ -32,6 +32,7 @@ SLOW_SECONDS = 2.0
 START_TIMEOUT_SECONDS = 40
 STOP_TIMEOUT_SECONDS = 15
 CACHE_SECONDS = 0.5
+RUNTIME_THREADS = 4  # per worker, each with its database connection: the test server's connections are shared
 
 
 def database_address() -> tuple[str, int, str]:
@@ -90,8 +91,16 @@ class RuntimeProcess:
             return ""
 
 
-def start_runtime(database_url: str, name: str, metrics_dir: Path, workers: int = 2) -> RuntimeProcess:
-    """Start `gunicorn runtime.wsgi` with the runtime settings; return once /healthz answers."""
+def start_runtime(
+    database_url: str,
+    name: str,
+    metrics_dir: Path,
+    workers: int = 2,
+    threads: int = RUNTIME_THREADS,
+    extra_env: dict[str, str] | None = None,
+) -> RuntimeProcess:
+    """Start `gunicorn runtime.wsgi` as configured for production (runtime/gunicorn_runtime.py: threads) with
+    the runtime settings; return once /healthz answers."""
     port = free_port()
     (ROOT / ".run").mkdir(exist_ok=True)
     log_path = ROOT / ".run" / f"test-runtime-{name}-{port}.log"
@@ -104,6 +113,12 @@ def start_runtime(database_url: str, name: str, metrics_dir: Path, workers: int 
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "PYTHONUNBUFFERED": "1",
         "CONTRACTOR_EGRESS_ALLOW": "127.0.0.0/8,::1",  # the test dev model listens on loopback
+        "RUNTIME_BIND": f"127.0.0.1:{port}",
+        "RUNTIME_WORKERS": str(workers),
+        "RUNTIME_THREADS": str(threads),
+        # The tests send many invalid keys from loopback on purpose; the throttle has its own tests.
+        "RUNTIME_KEY_FAILURE_LIMIT": "100000",
+        **(extra_env or {}),
     }
     env.pop("RUNTIME_DEBUG", None)
     process = subprocess.Popen(
@@ -112,14 +127,8 @@ def start_runtime(database_url: str, name: str, metrics_dir: Path, workers: int 
             "-m",
             "gunicorn",
             "runtime.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "60",
             "--config",
-            "python:runtime.gunicorn_hooks",
+            "python:runtime.gunicorn_runtime",
         ],
         cwd=ROOT,
         env=env,

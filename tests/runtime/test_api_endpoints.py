@@ -61,8 +61,9 @@ def test_an_operator_creates_an_endpoint_audited(api):
         ("base_url", "ftp://models.example", BAD_BASE_URL),
         ("base_url", "not a url", BAD_BASE_URL),
         ("allowed_models", [], BAD_ALLOWED_MODELS),
-        ("timeout_seconds", 0, BAD_TIMEOUT),
-        ("timeout_seconds", 601, BAD_TIMEOUT),
+        ("timeout_seconds", 0, BAD_TIMEOUT.format(cap=20)),
+        ("timeout_seconds", 20.5, BAD_TIMEOUT.format(cap=20)),
+        ("timeout_seconds", 600, BAD_TIMEOUT.format(cap=20)),
     ],
 )
 def test_an_invalid_endpoint_is_refused_with_the_field_named(api, field, value, message):

@@ -130,12 +130,13 @@ def test_the_released_view_shows_what_the_runtime_may_execute(as_runtime):
     assert never_released == (0,)
 
 
-def test_the_runtime_role_may_append_a_decision_record(as_runtime):
+def test_the_runtime_role_may_append_a_decision_record(as_runtime, world):
     try:
         inserted = as_runtime.execute(
             "INSERT INTO audit_record (created_at, actor_kind, actor_id, actor_name, action, target_type, "
             "target_id, data, record_hash) "
-            "VALUES (now(), 'runtime_key', '1', 'k', 'runtime.decision', '', '', '{}', '0') RETURNING id"
+            "VALUES (now(), 'runtime_key', %s, 'k', 'runtime.decision', '', '', '{}', '0') RETURNING id",
+            [str(world.key_ids["main"])],
         ).fetchone()
         assert inserted[0] > 0
         returned_data = attempt_in_transaction(
