@@ -27,7 +27,7 @@ KEY_FILE_TOO_LARGE = "the signing key file {path} is larger than {limit} bytes: 
 KEY_FILE_WRITABLE = "the signing key file {path} is writable by group or others: anyone could replace the key"
 KEY_FILE_NOT_REGULAR = "the signing key file {path} is not a regular file"
 PEM_UNREADABLE = "the signing key file {path} is not an unencrypted PKCS#8 PEM private key: {reason}"
-PEM_NOT_ED25519 = "the signing key file {path} holds a {kind}, not an Ed25519 private key"
+PEM_NOT_ED25519 = "the signing key file {path} holds a private key of another type than Ed25519"
 RAW_WRONG_SIZE = "the signing key file {path} is neither a PEM key nor a raw 32-byte seed ({size} bytes)"
 SEED_NOT_BASE64 = "the signing key secret is not standard base64"
 SEED_WRONG_SIZE = "the signing key secret decodes to {size} bytes, not a 32-byte Ed25519 seed"
@@ -81,7 +81,7 @@ def key_from_pem(content: bytes, path: Path) -> Ed25519PrivateKey:
     except (ValueError, TypeError) as error:
         raise SigningKeyError(PEM_UNREADABLE.format(path=path, reason=error)) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(PEM_NOT_ED25519.format(path=path, kind=type(key).__name__))
+        raise SigningKeyError(PEM_NOT_ED25519.format(path=path))
     return key_from_seed(key.private_bytes_raw())
 
 
