@@ -59,7 +59,7 @@ class Node(NamedTuple):
 
 
 class NodeStore(Protocol):
-    """Where complete subtrees are kept (a table for the sealer, a dict-like list for tests)."""
+    """Where complete subtrees are kept: a table for the sealer, memory for tests and the offline verifier."""
 
     def get(self, level: int, index: int) -> bytes:
         """Return the hash of the complete subtree at (level, index); raise MissingNodeError if absent."""
