@@ -16,3 +16,4 @@ lint:
 bench:
 	.venv/bin/python bench/engine.py
 	.venv/bin/python bench/runtime.py
+	.venv/bin/python bench/proofs.py
