@@ -12,13 +12,18 @@ from core.health import healthz, readyz
 from tenancy import apis as tenancy_apis
 from tenancy import views as tenancy_views
 
-APPS = ("audit", "bundles", "promotions", "runtime")
+APPS = ("audit", "bundles", "promotions", "governance", "runtime")
 
 api_v1 = [
     path("auth/token/", tenancy_apis.TokenApi.as_view(), name="api-token"),
     path("me/", tenancy_apis.MeApi.as_view(), name="api-me"),
     path("memberships/", tenancy_apis.MembershipListApi.as_view(), name="api-memberships"),
     path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
+    path(
+        "memberships/<str:username>/groups/",
+        tenancy_apis.MembershipGroupsApi.as_view(),
+        name="api-membership-groups",
+    ),
     path("tokens/", tenancy_apis.ApiTokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", tenancy_apis.ApiTokenDetailApi.as_view(), name="api-token-detail"),
     *[path("", include(f"{app}.api_urls")) for app in APPS],

@@ -28,6 +28,7 @@ from promotions.models import (
     Webhook,
     WebhookDelivery,
 )
+from tenancy.models import Membership
 from tenancy.roles import Capability
 from tenancy.selectors import current_tenant, holds_object_permission, membership_of
 
@@ -150,6 +151,50 @@ def access_promotion(actor, promotion_id) -> PromotionRequest:
 def approvals_of(request: PromotionRequest) -> QuerySet[Approval]:
     """Return the decisions recorded on `request`, oldest first."""
     return Approval.objects.filter(request=request).select_related("reviewer").order_by("created_at", "id")
+
+
+def approval_rules(environment: Environment) -> dict:
+    """Return the rules a promotion request to `environment` is decided under (snapshot at request time)."""
+    return {
+        "requires_gates": environment.requires_gates,
+        "required_approvals": environment.required_approvals,
+        "required_groups": sorted(environment.required_groups),
+        "forbid_author_approval": environment.forbid_author_approval,
+    }
+
+
+def request_rules(request: PromotionRequest) -> dict:
+    """Return the rules `request` was made under (requests older than snapshots: the environment's now)."""
+    return {**approval_rules(request.environment), **(request.rules or {})}
+
+
+def approving_reviewers(request: PromotionRequest) -> list:
+    """Return the users who approved `request`, in the order they approved."""
+    approvals = Approval.objects.filter(request=request, decision="approve").select_related("reviewer")
+    return [approval.reviewer for approval in approvals.order_by("created_at", "id")]
+
+
+def groups_covered(reviewers: list, required_groups: list[str]) -> bool:
+    """Return whether each required group has its own approver: distinct reviewers, one per group, each a
+    member of the group they stand for (a bipartite matching; one person never satisfies two groups)."""
+    if not required_groups:
+        return True
+    memberships = Membership.objects.filter(
+        tenant=current_tenant(), user__in=reviewers, is_active=True
+    ).values_list("user_id", "groups")
+    groups_of = {user_id: set(groups) for user_id, groups in memberships}
+    matched: dict[int, str] = {}  # reviewer id -> group
+
+    def assign(group: str, seen: set[int]) -> bool:
+        for user_id, groups in groups_of.items():
+            if group in groups and user_id not in seen:
+                seen.add(user_id)
+                if user_id not in matched or assign(matched[user_id], seen):
+                    matched[user_id] = group
+                    return True
+        return False
+
+    return all(assign(group, set()) for group in required_groups)
 
 
 def approval_count(request: PromotionRequest) -> int:

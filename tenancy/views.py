@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.dashboard import dashboard_panels
 from core.errors import DomainError
+from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
 from tenancy.exceptions import MEMBER_NOT_FOUND
 from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
@@ -100,11 +101,16 @@ def memberships(request):
             form.add_error("username", MEMBER_NOT_FOUND.format(username=form.cleaned_data["username"]))
         else:
             try:
-                membership_set(actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"])
+                result = membership_set(
+                    actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"]
+                )
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
-                messages.success(request, f"Roles of {user.username} saved.")
+                if is_pending_change(result):
+                    messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+                else:
+                    messages.success(request, f"Roles of {user.username} saved.")
                 return redirect("memberships")
     return render(
         request,
