@@ -71,8 +71,10 @@ def governed_change(
         return None
     with in_tenant_schema(tenant):
         facts = {"kind": kind, "target": target, "summary": summary, "before": before, "proposed": proposed}
-        if active_admin_count(tenant) < BOOTSTRAP_ADMINS:
-            record(actor=actor, action=GovernanceAction.CHANGE_BOOTSTRAP, target=None, data=facts)
+        admins = active_admin_count(tenant)
+        if admins < BOOTSTRAP_ADMINS:
+            if admins:  # a lone admin acting alone (a tenant without admins is still being created)
+                record(actor=actor, action=GovernanceAction.CHANGE_BOOTSTRAP, target=None, data=facts)
             return None
         change = GovernanceChangeRequest(
             kind=kind,

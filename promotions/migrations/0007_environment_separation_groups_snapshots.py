@@ -11,6 +11,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # A tenant created inside a transaction (tests; a caller's atomic block) still has the deferred
+        # foreign-key checks of 0005's rows pending, and PostgreSQL refuses to ALTER a table with pending
+        # trigger events: run those checks now, and defer again afterwards.
+        migrations.RunSQL("SET CONSTRAINTS ALL IMMEDIATE", migrations.RunSQL.noop),
         migrations.AddField(
             model_name='deployment',
             name='approved_by',
@@ -46,4 +50,5 @@ class Migration(migrations.Migration):
             name='rules',
             field=models.JSONField(blank=True, default=dict, help_text="The environment's approval rules when the request was made; it is decided under these."),
         ),
+        migrations.RunSQL("SET CONSTRAINTS ALL DEFERRED", migrations.RunSQL.noop),
     ]

@@ -29,6 +29,14 @@ from tenancy.selectors import current_tenant, membership_of
 UNCHANGED = ...
 ENVIRONMENT_RULES_KIND = "environment.rules"
 APPROVER_GRANT_KIND = "environment.approver"
+RULE_ORDER = (
+    "requires_gates",
+    "required_approvals",
+    "description",
+    "requires_live_in",
+    "forbid_author_approval",
+    "required_groups",
+)
 GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -159,7 +167,7 @@ def valid_group_names(names: list[str]) -> list[str]:
 def environment_apply_rules(environment: Environment, rules: dict, *, actor, approved_by=None) -> None:
     """Give locked `environment` the `rules` (as environment_rules returns them) and audit the change."""
     before = environment_rules(environment)
-    changed = [key for key in rules if rules[key] != before.get(key)]
+    changed = [key for key in RULE_ORDER if rules[key] != before.get(key)]
     environment.description = rules["description"]
     environment.requires_gates = rules["requires_gates"]
     environment.required_approvals = rules["required_approvals"]
