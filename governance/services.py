@@ -102,7 +102,7 @@ def require_governance_approver(actor) -> None:
 def locked_change(change: GovernanceChangeRequest) -> GovernanceChangeRequest:
     """Return `change` re-read under a row lock."""
     return (
-        GovernanceChangeRequest.objects.select_for_update()
+        GovernanceChangeRequest.objects.select_for_update(of=("self",))
         .select_related("requested_by", "beneficiary")
         .get(pk=change.pk)
     )
