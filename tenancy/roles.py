@@ -114,4 +114,10 @@ def scopes_for_roles(roles) -> list[str]:
         scope: capabilities if scope == Scope.READ else capabilities - {Capability.VIEW}
         for scope, capabilities in SCOPE_CAPABILITIES.items()
     }
-    return [scope for scope in Scope.values if beyond_reading[scope] & granted]
+    combined = {
+        scope
+        for capability, needed in COMBINED_SCOPE_CAPABILITIES.items()
+        if capability in granted
+        for scope in needed
+    }
+    return [scope for scope in Scope.values if beyond_reading[scope] & granted or scope in combined]
