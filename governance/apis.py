@@ -62,10 +62,10 @@ def change_data(change: GovernanceChangeRequest) -> dict:
     ).data
 
 
-def accepted(change: GovernanceChangeRequest) -> Response:
-    """Answer 202 with a change request: the change waits for another admin's approval."""
+def accepted(change: GovernanceChangeRequest, **extra) -> Response:
+    """Answer 202 with a change request (and `extra` fields): it waits for another admin's approval."""
     fresh = GovernanceChangeRequest.objects.select_related("requested_by", "beneficiary").get(pk=change.pk)
-    return Response({"governance_change": change_data(fresh)}, status=status.HTTP_202_ACCEPTED)
+    return Response({"governance_change": change_data(fresh), **extra}, status=status.HTTP_202_ACCEPTED)
 
 
 class ChangeListApi(APIView):

@@ -25,8 +25,13 @@ class GovernanceChangeRequest(models.Model):
     kind = models.CharField(max_length=60, db_index=True)
     target = models.JSONField(help_text="What the kind needs to find the object (names, not ids).")
     summary = models.CharField(max_length=300)
-    before = models.JSONField()
+    before = models.JSONField(null=True, help_text="The state the change was proposed against; null: none.")
     proposed = models.JSONField()
+    sealed = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What applying needs but nobody may read (a webhook's signing secret, a key's hash).",
+    )
     status = models.CharField(max_length=12, choices=ChangeStatus.choices, default=ChangeStatus.PENDING)
     status_reason = models.TextField(blank=True)
     requested_by = models.ForeignKey(
@@ -39,7 +44,9 @@ class GovernanceChangeRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords(history_user_id_field=models.IntegerField(null=True))
+    history = HistoricalRecords(
+        history_user_id_field=models.IntegerField(null=True), excluded_fields=["sealed"]
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -58,13 +58,15 @@ def governed_change(
     summary: str,
     beneficiary=None,
     tenant=None,
+    sealed: dict | None = None,
 ) -> GovernanceChangeRequest | None:
     """Return None when the change may apply now, else the pending change request created for it.
 
     Tightening and neutral changes apply now. A loosening applies now only while `tenant` has fewer than two
     active admins (recorded as a bootstrap change); otherwise it waits for GOVERNANCE_REQUIRED_APPROVALS
-    approvals by admins who are neither the requester nor the beneficiary. Call inside the caller's
-    transaction.
+    approvals by admins who are neither the requester nor the beneficiary. `sealed` holds what applying
+    needs but no reader may see (never in the API, the console, history or the audit log). Call inside the
+    caller's transaction.
     """
     tenant = tenant or current_tenant()
     if not loosening:
@@ -85,6 +87,7 @@ def governed_change(
             requested_by=actor if getattr(actor, "is_authenticated", False) else None,
             beneficiary=beneficiary,
             required_approvals=max(1, int(governance_setting("GOVERNANCE_REQUIRED_APPROVALS"))),
+            sealed=sealed or {},
         )
         change._history_user = actor
         change.save()
@@ -158,7 +161,8 @@ def _apply(change: GovernanceChangeRequest, *, actor, approved_by: list[str]) ->
             actor=actor, action=GovernanceAction.CHANGE_SUPERSEDED, target=change, data=change_facts(change)
         )
         return False
-    kind.apply(change.target, change.proposed, actor=actor, approved_by=approved_by)
+    extra = {"sealed": change.sealed} if change.sealed else {}
+    kind.apply(change.target, change.proposed, actor=actor, approved_by=approved_by, **extra)
     _close(change, ChangeStatus.APPLIED, "", actor)
     record(
         actor=actor,
@@ -170,12 +174,13 @@ def _apply(change: GovernanceChangeRequest, *, actor, approved_by: list[str]) ->
 
 
 def _close(change: GovernanceChangeRequest, status: str, reason: str, actor) -> None:
-    """Give locked `change` its final status."""
+    """Give locked `change` its final status; what was sealed for applying it is no longer kept."""
     change.status = status
     change.status_reason = reason
     change.decided_at = timezone.now()
+    change.sealed = {}
     change._history_user = actor
-    change.save(update_fields=["status", "status_reason", "decided_at"])
+    change.save(update_fields=["status", "status_reason", "decided_at", "sealed"])
 
 
 def change_reject(*, actor, change: GovernanceChangeRequest, comment: str) -> GovernanceChangeRequest:

@@ -26,7 +26,7 @@ class PromotionsConfig(AppConfig):
 def register_governance_kinds() -> None:
     """Make environment rules and approver grants governance change kinds."""
     from governance.registry import ChangeKind, register_kind, register_role_check
-    from promotions.services import environments
+    from promotions.services import environments, webhooks
 
     register_kind(
         ChangeKind(
@@ -42,6 +42,22 @@ def register_governance_kinds() -> None:
             label="Approver grant",
             state=environments.approver_state,
             apply=environments.approver_grant_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=webhooks.WEBHOOK_CREATE_KIND,
+            label="New webhook",
+            state=webhooks.webhook_create_state,
+            apply=webhooks.webhook_create_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=webhooks.WEBHOOK_DELETE_KIND,
+            label="Webhook stopped",
+            state=webhooks.webhook_delete_state,
+            apply=webhooks.webhook_delete_apply,
         )
     )
     register_role_check(environments.author_role_check)
