@@ -183,6 +183,9 @@ class NoPreviousVersion(Conflict):
 SEPARATION_OF_DUTIES = (
     "{environment} separates duties: {username} holds the author role, so may not approve promotions there."
 )
+AUTHORS_MAY_NOT_APPROVE = (
+    "{environment} separates duties: authors (and the version's author) may not approve."
+)
 AUTHOR_APPROVAL = "{environment} separates duties: the author of {version} may not approve its promotion."
 UNKNOWN_GROUP_NAME = "A group name is 1 to 64 letters, digits, '.', '_' or '-'."
 

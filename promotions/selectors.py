@@ -29,7 +29,7 @@ from promotions.models import (
     WebhookDelivery,
 )
 from tenancy.models import Membership
-from tenancy.roles import Capability
+from tenancy.roles import Capability, Role
 from tenancy.selectors import current_tenant, holds_object_permission, membership_of
 
 APPROVE_PERMISSION = "promotions.approve_promotion"
@@ -43,6 +43,7 @@ REASON_SELF_APPROVAL = "self_approval"
 REASON_NOT_AN_APPROVER = "not_an_approver"
 REASON_NOT_PENDING = "request_not_pending"
 REASON_ALREADY_DECIDED = "already_decided"
+REASON_SEPARATION_OF_DUTIES = "separation_of_duties"
 
 
 # Environments ---------------------------------------------------------------------------------------------
@@ -213,6 +214,10 @@ def approval_eligibility(user, request: PromotionRequest) -> tuple[bool, str]:
         return False, REASON_SELF_APPROVAL
     if not holds_object_permission(user, APPROVE_CODENAME, request.environment):
         return False, REASON_NOT_AN_APPROVER
+    if request_rules(request)["forbid_author_approval"] and (
+        Role.AUTHOR in membership.roles or request.version.author_id == user.pk
+    ):
+        return False, REASON_SEPARATION_OF_DUTIES
     if request.status != PromotionStatus.PENDING:
         return False, REASON_NOT_PENDING
     if Approval.objects.filter(request=request, reviewer=user).exists():

@@ -18,6 +18,7 @@ from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from promotions import selectors
 from promotions.exceptions import (
     ALREADY_DECIDED,
+    AUTHORS_MAY_NOT_APPROVE,
     NOT_AN_APPROVER,
     REQUEST_NOT_PENDING,
     SELF_APPROVAL,
@@ -121,6 +122,9 @@ def eligibility_reason(code: str, promotion: PromotionRequest) -> str:
         selectors.REASON_NOT_AN_APPROVER: NOT_AN_APPROVER.format(environment=promotion.environment.name),
         selectors.REASON_NOT_PENDING: REQUEST_NOT_PENDING.format(id=promotion.pk, status=promotion.status),
         selectors.REASON_ALREADY_DECIDED: ALREADY_DECIDED.format(id=promotion.pk),
+        selectors.REASON_SEPARATION_OF_DUTIES: AUTHORS_MAY_NOT_APPROVE.format(
+            environment=promotion.environment.name
+        ),
     }
     return reasons.get(code, code)
 

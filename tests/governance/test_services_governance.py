@@ -232,3 +232,21 @@ def test_assigning_a_group_is_a_governed_change_and_removing_one_applies_at_once
     changed = Record.objects.filter(action="membership.groups_changed").order_by("id")
     assert [record.data["groups_after"] for record in changed] == [["risk"], []]
     assert changed.first().data["approved_by"] == [team.admin2.username]
+
+
+def test_the_console_offers_no_approve_button_to_an_author_where_duties_are_separated(
+    team, in_staging, tenant_a
+):
+    from promotions.exceptions import AUTHORS_MAY_NOT_APPROVE
+    from promotions.selectors import approval_eligibility
+    from tests.conftest import session_client
+
+    pending = request(team, in_staging, "current")
+    both = Membership.objects.get(user=team.reviewer2)
+    both.roles = ["author", "reviewer"]
+    both.save(update_fields=["roles"])
+    assert approval_eligibility(team.reviewer2, pending) == (False, "separation_of_duties")
+    assert approval_eligibility(team.reviewer, pending) == (True, "")
+    page = session_client(tenant_a, team.reviewer2).get(f"/promotions/{pending.pk}/").content.decode()
+    assert 'data-testid="approve"' not in page
+    assert AUTHORS_MAY_NOT_APPROVE.format(environment="current").replace("'", "&#x27;") in page
