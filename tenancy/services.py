@@ -9,7 +9,8 @@ from django_tenants.utils import schema_context
 
 from audit.services import record
 from governance.registry import run_role_checks
-from governance.services import governed_change
+from governance.selectors import active_admin_count
+from governance.services import BOOTSTRAP_ADMINS, governed_change
 from tenancy.actions import TenancyAction
 from tenancy.exceptions import (
     MEMBER_NOT_FOUND,
@@ -136,9 +137,6 @@ def membership_set(*, actor, tenant: Tenant, user, roles: list[str]):
 def _roles_loosen(tenant: Tenant, before: list[str], after: list[str]) -> bool:
     """Return whether a role change weakens control: it adds a role, or it removes the admin role from one
     of the last two admins (which would let a lone admin act alone again)."""
-    from governance.selectors import active_admin_count
-    from governance.services import BOOTSTRAP_ADMINS
-
     if set(after) - set(before):
         return True
     losing_admin = Role.ADMIN in before and Role.ADMIN not in after
