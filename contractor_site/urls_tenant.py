@@ -34,6 +34,7 @@ urlpatterns = [
     path("login/", tenancy_views.LoginView.as_view(), name="login"),
     path("logout/", tenancy_views.LogoutView.as_view(), name="logout"),
     path("members/", tenancy_views.memberships, name="memberships"),
+    path("members/groups/", tenancy_views.membership_groups, name="membership-groups"),
     path("tokens/", tenancy_views.api_tokens, name="tokens"),
     path("tokens/created/", tenancy_views.api_token_created, name="tokens-created"),
     path("tokens/<int:token_id>/revoke/", tenancy_views.api_token_revoke_view, name="tokens-revoke"),

@@ -18,12 +18,12 @@ from core.dashboard import dashboard_panels
 from core.errors import DomainError
 from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
-from tenancy.exceptions import MEMBER_NOT_FOUND
-from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
+from tenancy.exceptions import MEMBER_NOT_FOUND, MemberNotFound
+from tenancy.forms import ApiTokenForm, MembershipForm, MembershipGroupsForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
 from tenancy.selectors import current_tenant, members_of, require_capability
-from tenancy.services import membership_set
+from tenancy.services import membership_groups_set, membership_set
 from tenancy.signin import mark_authenticated
 from tenancy.tokens import access_token, api_token_create, api_token_revoke, tokens_visible_to
 
@@ -118,9 +118,42 @@ def memberships(request):
         {
             "members": members_of(tenant),
             "form": form,
+            "groups_form": MembershipGroupsForm(),
             "can_manage": membership.can(Capability.MANAGE_MEMBERSHIPS),
         },
     )
+
+
+GROUPS_FORM_INVALID = "Give a member's username and their groups, comma-separated."
+
+
+@login_required
+@require_POST
+@fresh_authentication_required
+def membership_groups(request):
+    """Set a member's groups (admins); adding a group waits for another admin's approval."""
+    tenant = current_tenant()
+    try:
+        require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)
+        form = MembershipGroupsForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, GROUPS_FORM_INVALID)
+            return redirect("memberships")
+        username = form.cleaned_data["username"]
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise MemberNotFound(MEMBER_NOT_FOUND.format(username=username))
+        result = membership_groups_set(
+            actor=request.user, tenant=tenant, user=user, groups=form.cleaned_data["groups"]
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("memberships")
+    if is_pending_change(result):
+        messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+    else:
+        messages.success(request, f"Groups of {username} saved.")
+    return redirect("memberships")
 
 
 def token_cipher() -> Fernet:

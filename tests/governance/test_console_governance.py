@@ -112,3 +112,30 @@ def test_a_loosening_from_the_console_says_it_waits_for_approval(team, tenant_a)
     assert "waits for another admin" in response.content.decode()
     assert environment("current").required_approvals == 1
     assert GovernanceChangeRequest.objects.filter(status="pending").count() == 1
+
+
+def test_groups_are_set_on_the_members_page_and_adding_one_waits_for_another_admin(team, tenant_a):
+    from tenancy.models import Membership
+
+    client = session_client(tenant_a, team.admin, enforce_csrf=True)
+    token = csrf_token_of(client.get(reverse("memberships")).content.decode())
+    response = client.post(
+        reverse("membership-groups"),
+        {"username": team.reviewer.username, "groups": "risk, engineering", "csrfmiddlewaretoken": token},
+        follow=True,
+    )
+    assert "waits for another admin" in response.content.decode()
+    assert Membership.objects.get(user=team.reviewer).groups == []
+    change = GovernanceChangeRequest.objects.get(status="pending")
+    assert change.proposed == {"groups": ["engineering", "risk"]}
+    assert change.beneficiary == team.reviewer
+    other = session_client(tenant_a, team.admin2)
+    other.post(reverse("governance-approve", args=[change.pk]), {"comment": "ok"})
+    assert Membership.objects.get(user=team.reviewer).groups == ["engineering", "risk"]
+    page = other.get(reverse("memberships")).content.decode()
+    assert f'data-testid="groups-{team.reviewer.username}">engineering, risk<' in page
+    refused = session_client(tenant_a, team.reviewer).post(
+        reverse("membership-groups"), {"username": team.reviewer.username, "groups": "x"}
+    )
+    assert refused.status_code == 302
+    assert Membership.objects.get(user=team.reviewer).groups == ["engineering", "risk"]
