@@ -26,6 +26,8 @@ from bundles.services import bundle_push_grant, bundle_version_push
 from core.api import ApiPagination, field_error, paginated, username_of
 from core.errors import ValidationFailed
 from core.text import printable, unstorable
+from governance.apis import ChangeSerializer, accepted
+from governance.models import GovernanceChangeRequest
 from tenancy.roles import Capability
 
 ONE_INPUT = "Send either `files` (JSON) or `archive` (multipart .tar.gz), not both."
@@ -365,7 +367,11 @@ class PushGrantListApi(APIView):
 
 
 class PushGrantApi(APIView):
-    """Grant (PUT) or revoke (DELETE) a member's push_version on a bundle (admins); repeats change nothing."""
+    """Grant (PUT) or revoke (DELETE) a member's push_version on a bundle (admins); repeats change nothing.
+
+    A revocation applies at once; a new grant answers 202 with the pending governance change, which an admin
+    other than the requester and the grantee must approve (200 while the tenant has a single admin).
+    """
 
     required_capabilities = {"PUT": Capability.MANAGE_MEMBERSHIPS, "DELETE": Capability.MANAGE_MEMBERSHIPS}
 
@@ -379,10 +385,12 @@ class PushGrantApi(APIView):
         bundle = access_bundle(request.user, name)
         user = grantee_named(username)
         changed = bundle_push_grant(actor=request.user, bundle=bundle, user=user, granted=granted)
+        if isinstance(changed, GovernanceChangeRequest):
+            return accepted(changed)
         body = {"bundle": bundle.name, "user": user.get_username(), "granted": granted, "changed": changed}
         return Response(self.OutputSerializer(body).data)
 
-    @extend_schema(request=None, responses=OutputSerializer)
+    @extend_schema(request=None, responses={200: OutputSerializer, 202: ChangeSerializer})
     def put(self, request, name: str, username: str):
         return self.change(request, name, username, granted=True)
 

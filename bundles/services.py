@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
 
@@ -35,6 +36,7 @@ from bundles.language.digest import bundle_digest
 from bundles.language.versioning import precedence_key
 from bundles.models import Bundle, BundleVersion, Draft
 from bundles.selectors import latest_version
+from governance.services import governed_change
 from tenancy.roles import Capability
 from tenancy.selectors import (
     current_tenant,
@@ -46,6 +48,7 @@ from tenancy.selectors import (
 
 PUSH_PERMISSION = "bundles.push_version"
 PUSH_CODENAME = "push_version"
+PUSH_GRANT_KIND = "bundle.push_grant"
 
 
 @dataclass(frozen=True)
@@ -188,30 +191,65 @@ def bundle_create(*, actor, name: str, description: str = "") -> Bundle:
     return bundle
 
 
-def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool) -> bool:
-    """Grant or revoke `user`'s push_version on `bundle` (admins); return whether anything changed.
+def bundle_push_grant(*, actor, bundle: Bundle, user, granted: bool):
+    """Grant or revoke `user`'s push_version on `bundle` (admins); return whether anything changed, or the
+    pending GovernanceChangeRequest when the grant needs another admin's approval.
 
     Repeating a grant or a revocation changes nothing and writes no audit record. Only an active member of
-    the tenant can be granted; a revocation applies to anyone.
+    the tenant can be granted; a revocation applies to anyone and at once. A grant is a loosening: it waits
+    for an admin who is neither the requester nor the grantee, unless the tenant is still bootstrapping.
     """
     require_capability(actor, Capability.MANAGE_MEMBERSHIPS)
     if granted and membership_of(user, current_tenant()) is None:
         raise MemberNotFound(MEMBER_NOT_FOUND.format(username=user.get_username()))
     with transaction.atomic():
-        holds_directly = PUSH_CODENAME in get_user_perms(user, bundle)
-        if granted == holds_directly:
+        target = {"bundle": bundle.name, "user": user.get_username()}
+        before = push_grant_state(target)
+        if granted == before["granted"]:
             return False
-        if granted:
-            assign_perm(PUSH_CODENAME, user, bundle)
-        else:
-            remove_perm(PUSH_CODENAME, user, bundle)
-        record(
+        change = governed_change(
             actor=actor,
-            action=BundleAction.PUSH_GRANT_CHANGED,
-            target=bundle,
-            data={"bundle": bundle.name, "user": user.get_username(), "granted": granted},
+            kind=PUSH_GRANT_KIND,
+            target=target,
+            before=before,
+            proposed={"granted": granted},
+            loosening=granted,
+            summary=f"{'grant' if granted else 'revoke'} push_version on {bundle.name} "
+            f"{'to' if granted else 'from'} {user.get_username()}",
+            beneficiary=user if granted else None,
         )
+        if change is not None:
+            return change
+        apply_push_grant(bundle, user, granted, actor=actor)
     return True
+
+
+def apply_push_grant(bundle: Bundle, user, granted: bool, *, actor, approved_by=None) -> None:
+    """Grant or revoke push_version and audit it."""
+    if granted:
+        assign_perm(PUSH_CODENAME, user, bundle)
+    else:
+        remove_perm(PUSH_CODENAME, user, bundle)
+    data = {"bundle": bundle.name, "user": user.get_username(), "granted": granted}
+    if approved_by is not None:
+        data["approved_by"] = approved_by
+    record(actor=actor, action=BundleAction.PUSH_GRANT_CHANGED, target=bundle, data=data)
+
+
+def push_grant_state(target: dict) -> dict:
+    """Return whether the target user holds push_version on the target bundle directly."""
+    bundle = Bundle.objects.get(name=target["bundle"])
+    user = get_user_model().objects.filter(username=target["user"]).first()
+    return {"granted": user is not None and PUSH_CODENAME in get_user_perms(user, bundle)}
+
+
+def push_grant_apply(target: dict, proposed: dict, *, actor, approved_by: list[str]) -> None:
+    """Apply an approved push grant or revocation."""
+    bundle = Bundle.objects.select_for_update().get(name=target["bundle"])
+    user = get_user_model().objects.get(username=target["user"])
+    if proposed["granted"] and membership_of(user, current_tenant()) is None:
+        raise MemberNotFound(MEMBER_NOT_FOUND.format(username=user.get_username()))
+    apply_push_grant(bundle, user, proposed["granted"], actor=actor, approved_by=approved_by)
 
 
 def draft_create(*, actor, bundle: Bundle, can_push: bool) -> Draft:

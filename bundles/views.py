@@ -34,6 +34,7 @@ from bundles.services import (
     draft_save,
 )
 from core.errors import DomainError
+from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from tenancy.console import console_page, fresh_authentication_required
 from tenancy.roles import Capability
 from tenancy.selectors import holds_object_permission, require_capability
@@ -172,6 +173,9 @@ def push_grant_change(request, name: str):
     except DomainError as error:
         messages.error(request, error.message)
     else:
+        if is_pending_change(changed):
+            messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=changed.pk))
+            return redirect("bundles-detail", name=bundle.name)
         verb = "may now push" if granted else "may no longer push"
         note = "" if changed else " (unchanged)"
         messages.success(request, f"{user.get_username()} {verb} versions of {bundle.name}{note}.")

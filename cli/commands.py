@@ -351,3 +351,33 @@ def command_tokens_revoke(args: argparse.Namespace, out: Output) -> int:
     _, body = api_client().request("DELETE", f"tokens/{segment(args.id)}/")
     out.result(body, f"revoked token {args.id} ({name_of(body)})")
     return EXIT_OK
+
+
+def command_governance_list(args: argparse.Namespace, out: Output) -> int:
+    """List governance change requests (default: the pending ones)."""
+    query = None if args.all else {"status": "pending"}
+    changes = api_client().get_all("governance/changes/", query)
+    table = [("ID", "KIND", "STATUS", "REQUESTED BY", "APPROVALS", "SUMMARY")]
+    table += [
+        (
+            row.get("id"),
+            row.get("kind"),
+            row.get("status"),
+            row.get("requested_by") or "(system)",
+            f"{len([a for a in row.get('approvals') or [] if a.get('decision') == 'approve'])}"
+            f"/{row.get('required_approvals')}",
+            row.get("summary"),
+        )
+        for row in changes
+        if isinstance(row, dict)
+    ]
+    out.result({"changes": changes}, aligned(table))
+    return EXIT_OK
+
+
+def command_governance_decide(args: argparse.Namespace, out: Output) -> int:
+    """Approve or reject a governance change request (another admin; never the requester or beneficiary)."""
+    payload = {"comment": args.comment} if args.comment else {}
+    _, change = api_client().post(f"governance/changes/{segment(args.id)}/{args.decision}/", payload)
+    out.result(change, f"governance change {args.id}: {state_of(change)}")
+    return EXIT_OK

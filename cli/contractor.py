@@ -25,6 +25,8 @@ from cli.commands import (
     TOKEN_SCOPES,
     command_decide,
     command_gates_run,
+    command_governance_decide,
+    command_governance_list,
     command_login,
     command_promote,
     command_push,
@@ -178,6 +180,29 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--all", action="store_true", help="every member's tokens (admins)")
         else:
             sub.add_argument("id", metavar="ID")
+
+    governance = commands.add_parser("governance", help="governance change requests (admins)")
+    governance_commands = governance.add_subparsers(
+        dest="governance_command", required=True, metavar="COMMAND"
+    )
+    for name, handler, help_text in (
+        ("list", command_governance_list, "list pending governance changes (--all: every change)"),
+        ("approve", command_governance_decide, "approve another admin's governance change"),
+        ("reject", command_governance_decide, "reject a governance change (--comment required)"),
+    ):
+        sub = governance_commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler, decision=name)
+        if name == "list":
+            sub.add_argument("--all", action="store_true", help="every change, not only the pending ones")
+        else:
+            sub.add_argument("id", metavar="ID")
+            sub.add_argument("--comment", default="")
     return parser
 
 

@@ -25,8 +25,11 @@ EXIT_SERVER = 5
 
 
 # 403 answers that are a promotion rule refusing the action (exit 1), not missing credentials or roles
-# (exit 3): the requester deciding their own request, someone else cancelling it.
-RULE_REFUSAL_CODES = frozenset({"self_approval", "not_the_requester"})
+# (exit 3): the requester deciding their own request, someone else cancelling it, the member a governance
+# change benefits approving it, an author approving where duties are separated.
+RULE_REFUSAL_CODES = frozenset(
+    {"self_approval", "not_the_requester", "beneficiary_approval", "separation_of_duties"}
+)
 
 
 NOT_JSON_MESSAGE = "HTTP {status} from the server, not a JSON answer"

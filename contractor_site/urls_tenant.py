@@ -14,13 +14,18 @@ from tenancy import views as tenancy_views
 from tenancy.sso import apis as sso_apis
 from tenancy.sso import views as sso_views
 
-APPS = ("audit", "bundles", "promotions", "runtime")
+APPS = ("audit", "bundles", "promotions", "governance", "runtime")
 
 api_v1 = [
     path("auth/token/", tenancy_apis.TokenApi.as_view(), name="api-token"),
     path("me/", tenancy_apis.MeApi.as_view(), name="api-me"),
     path("memberships/", tenancy_apis.MembershipListApi.as_view(), name="api-memberships"),
     path("memberships/<str:username>/", tenancy_apis.MembershipSetApi.as_view(), name="api-membership-set"),
+    path(
+        "memberships/<str:username>/groups/",
+        tenancy_apis.MembershipGroupsApi.as_view(),
+        name="api-membership-groups",
+    ),
     path("tokens/", tenancy_apis.ApiTokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", tenancy_apis.ApiTokenDetailApi.as_view(), name="api-token-detail"),
     path("sso/", sso_apis.SsoConfigApi.as_view(), name="api-sso"),
@@ -34,6 +39,7 @@ urlpatterns = [
     path("sso/login/", sso_views.sso_start, name="sso-login"),
     path("sso/callback/", sso_views.sso_callback, name="sso-callback"),
     path("members/", tenancy_views.memberships, name="memberships"),
+    path("members/groups/", tenancy_views.membership_groups, name="membership-groups"),
     path("tokens/", tenancy_views.api_tokens, name="tokens"),
     path("tokens/created/", tenancy_views.api_token_created, name="tokens-created"),
     path("tokens/<int:token_id>/revoke/", tenancy_views.api_token_revoke_view, name="tokens-revoke"),

@@ -21,3 +21,44 @@ class PromotionsConfig(AppConfig):
         from promotions.views import register_console_panels
 
         register_console_panels()
+        register_governance_kinds()
+
+
+def register_governance_kinds() -> None:
+    """Make environment rules and approver grants governance change kinds."""
+    from governance.registry import ChangeKind, register_kind, register_role_check
+    from promotions.services import environments, webhooks
+
+    register_kind(
+        ChangeKind(
+            name=environments.ENVIRONMENT_RULES_KIND,
+            label="Environment rules",
+            state=environments.environment_rules_state,
+            apply=environments.environment_rules_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=environments.APPROVER_GRANT_KIND,
+            label="Approver grant",
+            state=environments.approver_state,
+            apply=environments.approver_grant_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=webhooks.WEBHOOK_CREATE_KIND,
+            label="New webhook",
+            state=webhooks.webhook_create_state,
+            apply=webhooks.webhook_create_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=webhooks.WEBHOOK_DELETE_KIND,
+            label="Webhook stopped",
+            state=webhooks.webhook_delete_state,
+            apply=webhooks.webhook_delete_apply,
+        )
+    )
+    register_role_check(environments.author_role_check)

@@ -8,6 +8,7 @@ DEFAULT_ENVIRONMENTS = (
         "requires_gates": True,
         "required_approvals": 0,
         "requires_live_in": None,
+        "forbid_author_approval": False,
     },
     {
         "name": "current",
@@ -16,5 +17,6 @@ DEFAULT_ENVIRONMENTS = (
         "requires_gates": True,
         "required_approvals": 1,
         "requires_live_in": "staging",
+        "forbid_author_approval": True,
     },
 )

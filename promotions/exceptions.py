@@ -192,3 +192,19 @@ class NoPreviousVersion(Conflict):
     """A default rollback where no earlier version was live in the environment."""
 
     code = "no_previous_version"
+
+
+SEPARATION_OF_DUTIES = (
+    "{environment} separates duties: {username} holds the author role, so may not approve promotions there."
+)
+AUTHORS_MAY_NOT_APPROVE = (
+    "{environment} separates duties: authors (and the version's author) may not approve."
+)
+AUTHOR_APPROVAL = "{environment} separates duties: the author of {version} may not approve its promotion."
+UNKNOWN_GROUP_NAME = "A group name is 1 to 64 letters, digits, '.', '_' or '-'."
+
+
+class SeparationOfDuties(PermissionDenied):
+    """An author would approve (or be granted approval) on an environment that forbids author approval."""
+
+    code = "separation_of_duties"

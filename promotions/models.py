@@ -1,6 +1,7 @@
 """Environments, gate runs, promotion requests and approvals, and the append-only release pointer."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -22,6 +23,17 @@ class Environment(models.Model):
         blank=True,
         related_name="+",
         help_text="A version must have been live in this environment before it may be promoted here.",
+    )
+    forbid_author_approval = models.BooleanField(
+        default=False,
+        help_text="Separation of duties: members holding the author role may not approve here, nor be "
+        "granted approve_promotion, and the version's author never approves it.",
+    )
+    required_groups = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        help_text="One approval from a distinct member of each group (Membership.groups).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,6 +116,11 @@ class PromotionRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The environment's approval rules when the request was made; it is decided under these.",
+    )
 
     history = HistoricalRecords(history_user_id_field=models.IntegerField(null=True))
 
@@ -155,6 +172,12 @@ class Deployment(models.Model):
         PromotionRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="deployments"
     )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_by = ArrayField(
+        models.CharField(max_length=150),
+        default=list,
+        blank=True,
+        help_text="Usernames of the reviewers whose approvals made this promotion (empty: none were needed).",
+    )
     justification = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     previous = models.OneToOneField(

@@ -28,7 +28,8 @@ from promotions.models import (
     Webhook,
     WebhookDelivery,
 )
-from tenancy.roles import Capability
+from tenancy.models import Membership
+from tenancy.roles import Capability, Role
 from tenancy.selectors import current_tenant, holds_object_permission, membership_of
 
 APPROVE_PERMISSION = "promotions.approve_promotion"
@@ -42,6 +43,7 @@ REASON_SELF_APPROVAL = "self_approval"
 REASON_NOT_AN_APPROVER = "not_an_approver"
 REASON_NOT_PENDING = "request_not_pending"
 REASON_ALREADY_DECIDED = "already_decided"
+REASON_SEPARATION_OF_DUTIES = "separation_of_duties"
 
 
 # Environments ---------------------------------------------------------------------------------------------
@@ -152,6 +154,50 @@ def approvals_of(request: PromotionRequest) -> QuerySet[Approval]:
     return Approval.objects.filter(request=request).select_related("reviewer").order_by("created_at", "id")
 
 
+def approval_rules(environment: Environment) -> dict:
+    """Return the rules a promotion request to `environment` is decided under (snapshot at request time)."""
+    return {
+        "requires_gates": environment.requires_gates,
+        "required_approvals": environment.required_approvals,
+        "required_groups": sorted(environment.required_groups),
+        "forbid_author_approval": environment.forbid_author_approval,
+    }
+
+
+def request_rules(request: PromotionRequest) -> dict:
+    """Return the rules `request` was made under (requests older than snapshots: the environment's now)."""
+    return {**approval_rules(request.environment), **(request.rules or {})}
+
+
+def approving_reviewers(request: PromotionRequest) -> list:
+    """Return the users who approved `request`, in the order they approved."""
+    approvals = Approval.objects.filter(request=request, decision="approve").select_related("reviewer")
+    return [approval.reviewer for approval in approvals.order_by("created_at", "id")]
+
+
+def groups_covered(reviewers: list, required_groups: list[str]) -> bool:
+    """Return whether each required group has its own approver: distinct reviewers, one per group, each a
+    member of the group they stand for (a bipartite matching; one person never satisfies two groups)."""
+    if not required_groups:
+        return True
+    memberships = Membership.objects.filter(
+        tenant=current_tenant(), user__in=reviewers, is_active=True
+    ).values_list("user_id", "groups")
+    groups_of = {user_id: set(groups) for user_id, groups in memberships}
+    matched: dict[int, str] = {}  # reviewer id -> group
+
+    def assign(group: str, seen: set[int]) -> bool:
+        for user_id, groups in groups_of.items():
+            if group in groups and user_id not in seen:
+                seen.add(user_id)
+                if user_id not in matched or assign(matched[user_id], seen):
+                    matched[user_id] = group
+                    return True
+        return False
+
+    return all(assign(group, set()) for group in required_groups)
+
+
 def approval_count(request: PromotionRequest) -> int:
     """Return how many distinct reviewers approved `request`."""
     return Approval.objects.filter(request=request, decision="approve").count()
@@ -168,6 +214,10 @@ def approval_eligibility(user, request: PromotionRequest) -> tuple[bool, str]:
         return False, REASON_SELF_APPROVAL
     if not holds_object_permission(user, APPROVE_CODENAME, request.environment):
         return False, REASON_NOT_AN_APPROVER
+    if request_rules(request)["forbid_author_approval"] and (
+        Role.AUTHOR in membership.roles or request.version.author_id == user.pk
+    ):
+        return False, REASON_SEPARATION_OF_DUTIES
     if request.status != PromotionStatus.PENDING:
         return False, REASON_NOT_PENDING
     if Approval.objects.filter(request=request, reviewer=user).exists():

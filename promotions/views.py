@@ -14,9 +14,11 @@ from django.views.decorators.http import require_POST
 from bundles.diff import diff_line_classes, diff_versions, summary_sentences
 from bundles.selectors import access_bundle, access_version, bundle_list
 from core.errors import DomainError, NotFound
+from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from promotions import selectors
 from promotions.exceptions import (
     ALREADY_DECIDED,
+    AUTHORS_MAY_NOT_APPROVE,
     NOT_AN_APPROVER,
     REQUEST_NOT_PENDING,
     SELF_APPROVAL,
@@ -120,6 +122,9 @@ def eligibility_reason(code: str, promotion: PromotionRequest) -> str:
         selectors.REASON_NOT_AN_APPROVER: NOT_AN_APPROVER.format(environment=promotion.environment.name),
         selectors.REASON_NOT_PENDING: REQUEST_NOT_PENDING.format(id=promotion.pk, status=promotion.status),
         selectors.REASON_ALREADY_DECIDED: ALREADY_DECIDED.format(id=promotion.pk),
+        selectors.REASON_SEPARATION_OF_DUTIES: AUTHORS_MAY_NOT_APPROVE.format(
+            environment=promotion.environment.name
+        ),
     }
     return reasons.get(code, code)
 
@@ -462,7 +467,7 @@ def environment_rules_view(request, name: str):
     if not form.is_valid():
         return environment_refused(request, environment, "Fix the rules below.", 400, rules_form=form)
     try:
-        environment_update(
+        result = environment_update(
             actor=request.user,
             environment=environment,
             description=form.cleaned_data["description"],
@@ -472,6 +477,9 @@ def environment_rules_view(request, name: str):
         )
     except DomainError as error:
         return environment_refused(request, environment, error.message, error.status, rules_form=form)
+    if is_pending_change(result):
+        messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+        return redirect("promotions-environment", environment.name)
     messages.success(request, RULES_SAVED_MESSAGE.format(environment=environment.name))
     return redirect("promotions-environment", environment.name)
 
@@ -492,9 +500,14 @@ def environment_approvers_view(request, name: str):
         user = selectors.active_member(username)
         if user is None:
             raise UserNotFound(USER_NOT_FOUND.format(username=username))
-        environment_approval_grant(actor=request.user, environment=environment, user=user, granted=granted)
+        change = environment_approval_grant(
+            actor=request.user, environment=environment, user=user, granted=granted
+        )
     except DomainError as error:
         return environment_refused(request, environment, error.message, error.status)
+    if change is not None:
+        messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=change.pk))
+        return redirect("promotions-environment", environment.name)
     template = APPROVER_GRANTED_MESSAGE if granted else APPROVER_REVOKED_MESSAGE
     messages.success(request, template.format(username=username, environment=environment.name))
     return redirect("promotions-environment", environment.name)

@@ -7,6 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ApiPagination, errors_on_field, paginated, parse_query_time
+from governance.apis import ChangeSerializer, accepted
+from governance.models import GovernanceChangeRequest
 from runtime.exceptions import InvalidModelEndpoint
 from runtime.selectors import (
     MAX_COVERAGE_DAYS,
@@ -43,7 +45,11 @@ class RuntimeKeySerializer(serializers.Serializer):
 
 
 class RuntimeKeyListApi(APIView):
-    """List the tenant's runtime keys, or create one (operators); the secret is returned once, at creation."""
+    """List the tenant's runtime keys, or create one (operators); the secret is returned once, at creation.
+
+    A new key opens execution, so it is a governance change: 202 with the pending change and the key, which
+    works once an admin other than the requester approves (201 while the tenant has a single admin).
+    """
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_RUNTIME_KEYS}
     pagination_class = ApiPagination
@@ -63,12 +69,14 @@ class RuntimeKeyListApi(APIView):
     def get(self, request):
         return paginated(self, request, runtime_keys(), RuntimeKeySerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer, 202: ChangeSerializer})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with errors_on_field(unknown_scope_bundles="bundles"):
             created = runtime_key_create(actor=request.user, **serializer.validated_data)
+        if created.change is not None:
+            return accepted(created.change, key=created.secret)  # shown once; works once the change applies
         body = {**RuntimeKeySerializer(created.key).data, "key": created.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -110,7 +118,8 @@ class ModelEndpointInputSerializer(serializers.Serializer):
 
 
 class ModelEndpointListApi(APIView):
-    """List the tenant's model endpoints, or create one (operators)."""
+    """List the tenant's model endpoints, or create one (operators; a governance change: 202 until another
+    admin approves, unless the tenant has a single admin)."""
 
     required_capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_MODEL_ENDPOINTS}
     pagination_class = ApiPagination
@@ -122,16 +131,22 @@ class ModelEndpointListApi(APIView):
     def get(self, request):
         return paginated(self, request, model_endpoints(), ModelEndpointSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: ModelEndpointSerializer})
+    @extend_schema(request=InputSerializer, responses={201: ModelEndpointSerializer, 202: ChangeSerializer})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = model_endpoint_create(actor=request.user, **serializer.validated_data)
+        if isinstance(endpoint, GovernanceChangeRequest):
+            return accepted(endpoint)
         return Response(ModelEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
 class ModelEndpointDetailApi(APIView):
-    """Read, change (any field but the name) or delete one model endpoint (operators)."""
+    """Read, change (any field but the name) or delete one model endpoint (operators).
+
+    Another URL or API-key variable, or more allowed models, is a governance change (202); a shorter model
+    list or another timeout applies at once.
+    """
 
     required_capabilities = {
         "GET": Capability.VIEW,
@@ -151,7 +166,7 @@ class ModelEndpointDetailApi(APIView):
     def get(self, request, name: str):
         return Response(ModelEndpointSerializer(access_model_endpoint(request.user, name)).data)
 
-    @extend_schema(request=InputSerializer, responses=ModelEndpointSerializer)
+    @extend_schema(request=InputSerializer, responses={200: ModelEndpointSerializer, 202: ChangeSerializer})
     def patch(self, request, name: str):
         endpoint = access_model_endpoint(request.user, name)
         sent = request.data if isinstance(request.data, dict) else {}  # the serializer refuses a non-object
@@ -168,6 +183,8 @@ class ModelEndpointDetailApi(APIView):
         endpoint = model_endpoint_update(
             actor=request.user, endpoint=endpoint, changes=serializer.validated_data
         )
+        if isinstance(endpoint, GovernanceChangeRequest):
+            return accepted(endpoint)
         return Response(ModelEndpointSerializer(endpoint).data)
 
     @extend_schema(responses={204: None})

@@ -14,3 +14,27 @@ class RuntimeConfig(AppConfig):
 
         register_panel(governance_panel, order=30)
         register_seeder(seed_runtime, order=30)
+        register_governance_kinds()
+
+
+def register_governance_kinds() -> None:
+    """Make new runtime keys and model endpoint changes governance change kinds."""
+    from governance.registry import ChangeKind, register_kind
+    from runtime import services
+
+    register_kind(
+        ChangeKind(
+            name=services.RUNTIME_KEY_KIND,
+            label="Runtime key",
+            state=services.runtime_key_state,
+            apply=services.runtime_key_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=services.MODEL_ENDPOINT_KIND,
+            label="Model endpoint",
+            state=services.model_endpoint_state,
+            apply=services.model_endpoint_apply,
+        )
+    )

@@ -19,13 +19,18 @@ def seed_runtime(*, tenant, users: dict, stdout) -> None:
     """Create the `default` endpoint (the dev model) and, once, a runtime key for `current`."""
     operator = users["operator"]
     if not ModelEndpoint.objects.filter(name=DEMO_ENDPOINT).exists():
-        model_endpoint_create(
+        result = model_endpoint_create(
             actor=operator,
             name=DEMO_ENDPOINT,
             base_url=os.environ.get(DEV_MODEL_URL_ENV, DEV_MODEL_URL),
             allowed_models=DEV_MODELS,
             timeout_seconds=10.0,
         )
+        if not isinstance(result, ModelEndpoint):  # a governed tenant (two admins): it waits for approval
+            stdout.write(
+                f"  Model endpoint {DEMO_ENDPOINT}: governance change #{result.pk} waits for approval"
+            )
+            return
     base_url = ModelEndpoint.objects.get(name=DEMO_ENDPOINT).base_url
     stdout.write(f"  Model endpoint {DEMO_ENDPOINT}: {base_url}")
     existing = RuntimeKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).first()
@@ -36,4 +41,5 @@ def seed_runtime(*, tenant, users: dict, stdout) -> None:
         )
         return
     created = runtime_key_create(actor=operator, name=DEMO_KEY_NAME)
-    stdout.write(f"  Runtime key {DEMO_KEY_NAME} for current (shown only now): {created.secret}")
+    waiting = f" (works once governance change #{created.change.pk} is approved)" if created.change else ""
+    stdout.write(f"  Runtime key {DEMO_KEY_NAME} for current (shown only now): {created.secret}{waiting}")

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from bundles.models import Bundle
 from core.api import field_error
 from core.egress import url_refusal
 from core.text import unsafe_name
+from governance.services import governed_change
 from promotions.selectors import access_environment
 from runtime.actions import RuntimeAction
 from runtime.conf import api_key_variable_allowed, default_model_timeout, model_timeout_cap, runtime_setting
@@ -43,6 +45,8 @@ API_KEY_ENV_PATTERN = re.compile(r"\A[A-Z_][A-Z0-9_]{0,99}\Z")
 MAX_KEY_NAME_LENGTH = 100
 MAX_MODEL_NAME_LENGTH = 200
 ENDPOINT_FIELDS = ("base_url", "allowed_models", "api_key_env", "timeout_seconds")
+RUNTIME_KEY_KIND = "runtime.key"
+MODEL_ENDPOINT_KIND = "runtime.model_endpoint"
 
 BAD_ENDPOINT_NAME = "lowercase letters, digits and '-', at most 63, starting with a letter or digit"
 BAD_BASE_URL = "an absolute http or https URL (the API root, e.g. https://api.example.com/v1)"
@@ -66,10 +70,15 @@ def require(actor, capability: str) -> None:
 
 @dataclass(frozen=True)
 class CreatedKey:
-    """A new runtime key and its full secret form, which exists only in this object (shown once)."""
+    """A new runtime key and its full secret form, which exists only in this object (shown once).
 
-    key: RuntimeKey
+    When the key waits for an admin's approval (a governance change), `key` is None and `change` is the
+    pending request: the secret shown now starts working once the change applies.
+    """
+
+    key: RuntimeKey | None
     secret: str
+    change: Any = None
 
 
 def runtime_key_create(
@@ -93,21 +102,62 @@ def runtime_key_create(
         prefix, secret, full_key = new_key()
         while RuntimeKey.objects.filter(prefix=prefix).exists():
             prefix, secret, full_key = new_key()
-        key = RuntimeKey.objects.create(
-            name=name,
-            prefix=prefix,
-            secret_hash=hash_secret(secret),
-            environment=target,
-            bundles=scope,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        )
-        record(
+        creator = actor if getattr(actor, "is_authenticated", False) else None
+        proposed = {
+            "name": name,
+            "prefix": prefix,
+            "environment": target.name,
+            "bundles": scope,
+            "created_by": creator.get_username() if creator else None,
+        }
+        change = governed_change(
             actor=actor,
-            action=RuntimeAction.KEY_CREATED,
-            target=key,
-            data={"name": name, "prefix": prefix, "environment": target.name, "bundles": scope},
+            kind=RUNTIME_KEY_KIND,
+            target={"prefix": prefix},
+            before=runtime_key_state({"prefix": prefix}),
+            proposed=proposed,
+            loosening=True,  # a new key opens execution in an environment
+            summary=f"runtime key {name!r} for {target.name} ({', '.join(scope) or 'every bundle'})",
+            sealed={"secret_hash": hash_secret(secret)},
         )
+        if change is not None:
+            return CreatedKey(None, full_key, change)
+        key = _create_key(proposed, hash_secret(secret), creator=creator, actor=actor)
     return CreatedKey(key, full_key)
+
+
+def _create_key(proposed: dict, secret_hash: str, *, creator, actor, approved_by=None) -> RuntimeKey:
+    """Store a runtime key as `proposed` (its secret only as `secret_hash`) and audit it."""
+    environment = access_environment(None, proposed["environment"])
+    key = RuntimeKey.objects.create(
+        name=proposed["name"],
+        prefix=proposed["prefix"],
+        secret_hash=secret_hash,
+        environment=environment,
+        bundles=proposed["bundles"],
+        created_by=creator,
+    )
+    data = {
+        "name": key.name,
+        "prefix": key.prefix,
+        "environment": environment.name,
+        "bundles": proposed["bundles"],
+    }
+    if approved_by is not None:
+        data["approved_by"] = approved_by
+    record(actor=actor, action=RuntimeAction.KEY_CREATED, target=key, data=data)
+    return key
+
+
+def runtime_key_state(target: dict) -> dict:
+    """Return whether a key with the target prefix exists (the governance kind's state)."""
+    return {"exists": RuntimeKey.objects.filter(prefix=target["prefix"]).exists()}
+
+
+def runtime_key_apply(target: dict, proposed: dict, *, actor, approved_by: list[str], sealed: dict) -> None:
+    """Create an approved runtime key."""
+    creator = get_user_model().objects.filter(username=proposed["created_by"]).first()
+    _create_key(proposed, sealed["secret_hash"], creator=creator, actor=actor, approved_by=approved_by)
 
 
 def runtime_key_revoke(*, actor, key: RuntimeKey) -> RuntimeKey:
@@ -222,11 +272,64 @@ def model_endpoint_create(
     with transaction.atomic():
         if ModelEndpoint.objects.filter(name=name).exists():
             raise ModelEndpointExists(ENDPOINT_EXISTS.format(name=name))
-        endpoint = ModelEndpoint.objects.create(**normalized_endpoint(values))
-        record(
-            actor=actor, action=RuntimeAction.ENDPOINT_CREATED, target=endpoint, data=endpoint_facts(endpoint)
+        proposed = normalized_endpoint(values)
+        change = governed_change(
+            actor=actor,
+            kind=MODEL_ENDPOINT_KIND,
+            target={"name": name},
+            before=None,
+            proposed=proposed,
+            loosening=True,  # a new destination for model calls
+            summary=f"model endpoint {name} -> {proposed['base_url']}",
         )
+        if change is not None:
+            return change
+        return _save_endpoint(None, proposed, actor=actor)
+
+
+def _save_endpoint(endpoint: ModelEndpoint | None, facts: dict, *, actor, approved_by=None) -> ModelEndpoint:
+    """Create an endpoint with `facts`, or give locked `endpoint` those facts; audit either."""
+    data_extra = {"approved_by": approved_by} if approved_by is not None else {}
+    if endpoint is None:
+        endpoint = ModelEndpoint.objects.create(**facts)
+        data = {**endpoint_facts(endpoint), **data_extra}
+        record(actor=actor, action=RuntimeAction.ENDPOINT_CREATED, target=endpoint, data=data)
+        return endpoint
+    before = endpoint_facts(endpoint)
+    fields = [field for field in ENDPOINT_FIELDS if facts[field] != before[field]]
+    for field in fields:
+        setattr(endpoint, field, facts[field])
+    endpoint.save(update_fields=[*fields, "updated_at"])
+    after = endpoint_facts(endpoint)
+    changed = {field: {"from": before[field], "to": after[field]} for field in fields}
+    record(
+        actor=actor,
+        action=RuntimeAction.ENDPOINT_UPDATED,
+        target=endpoint,
+        data={"name": endpoint.name, "changes": changed, **data_extra},
+    )
     return endpoint
+
+
+def endpoint_change_loosens(before: dict, after: dict) -> bool:
+    """Return whether an endpoint change weakens control: another URL or key variable, or more models."""
+    return (
+        after["base_url"] != before["base_url"]
+        or after["api_key_env"] != before["api_key_env"]
+        or not set(after["allowed_models"]) <= set(before["allowed_models"])
+    )
+
+
+def model_endpoint_state(target: dict) -> dict | None:
+    """Return the target endpoint's facts (row locked), or None when it does not exist."""
+    endpoint = ModelEndpoint.objects.select_for_update().filter(name=target["name"]).first()
+    return endpoint_facts(endpoint) if endpoint else None
+
+
+def model_endpoint_apply(target: dict, proposed: dict, *, actor, approved_by: list[str]) -> None:
+    """Create or change the target endpoint as approved."""
+    endpoint = ModelEndpoint.objects.select_for_update().filter(name=target["name"]).first()
+    _save_endpoint(endpoint, proposed, actor=actor, approved_by=approved_by)
 
 
 def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, Any]) -> ModelEndpoint:
@@ -244,22 +347,22 @@ def model_endpoint_update(*, actor, endpoint: ModelEndpoint, changes: dict[str, 
     with transaction.atomic():
         endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         before = endpoint_facts(endpoint)
-        for field, value in changes.items():
-            setattr(endpoint, field, value)
-        endpoint.save(update_fields=[*changes, "updated_at"])
-        after = endpoint_facts(endpoint)
-        changed = {
-            field: {"from": before[field], "to": after[field]}
-            for field in changes
-            if before[field] != after[field]
-        }
-        record(
+        after = {**before, **changes}
+        if after == before:
+            return endpoint
+        change = governed_change(
             actor=actor,
-            action=RuntimeAction.ENDPOINT_UPDATED,
-            target=endpoint,
-            data={"name": endpoint.name, "changes": changed},
+            kind=MODEL_ENDPOINT_KIND,
+            target={"name": endpoint.name},
+            before=before,
+            proposed=after,
+            loosening=endpoint_change_loosens(before, after),
+            summary=f"model endpoint {endpoint.name}: "
+            + "; ".join(f"{key} -> {after[key]!r}" for key in ENDPOINT_FIELDS if after[key] != before[key]),
         )
-    return endpoint
+        if change is not None:
+            return change
+        return _save_endpoint(endpoint, after, actor=actor)
 
 
 def model_endpoint_delete(*, actor, endpoint: ModelEndpoint) -> None:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bundles.selectors import bundle_list
 from core.errors import DomainError
 from core.pagination import console_cursor_page
+from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from promotions.models import GateRun
 from promotions.selectors import environments
 from runtime.conf import runtime_setting
@@ -157,8 +158,12 @@ def key_list(request):
                 form.add_error(None, error.message)
                 status = error.status
             else:
-                messages.success(request, KEY_CREATED_MESSAGE.format(name=created.key.name))
-                status = 201
+                if created.change is not None:
+                    messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=created.change.pk))
+                    status = 202
+                else:
+                    messages.success(request, KEY_CREATED_MESSAGE.format(name=created.key.name))
+                    status = 201
         else:
             status = 400
     return render(
@@ -215,6 +220,9 @@ def endpoint_list(request):
                 add_service_error(form, error)
                 status = error.status
             else:
+                if is_pending_change(endpoint):
+                    messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=endpoint.pk))
+                    return redirect("runtime-endpoints")
                 messages.success(request, ENDPOINT_CREATED_MESSAGE.format(name=endpoint.name))
                 return redirect("runtime-endpoints")
         else:
@@ -247,11 +255,16 @@ def endpoint_detail(request, name: str):
         require_capability(request.user, Capability.MANAGE_MODEL_ENDPOINTS)
         if form.is_valid():
             try:
-                model_endpoint_update(actor=request.user, endpoint=endpoint, changes=endpoint_values(form))
+                result = model_endpoint_update(
+                    actor=request.user, endpoint=endpoint, changes=endpoint_values(form)
+                )
             except DomainError as error:
                 add_service_error(form, error)
                 status = error.status
             else:
+                if is_pending_change(result):
+                    messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+                    return redirect("runtime-endpoint", name=endpoint.name)
                 messages.success(request, ENDPOINT_SAVED_MESSAGE.format(name=endpoint.name))
                 return redirect("runtime-endpoint", name=endpoint.name)
         else:

@@ -8,6 +8,7 @@ class TenancyAction(AuditAction):
 
     TENANT_CREATED = "tenant.created"
     MEMBERSHIP_CHANGED = "membership.changed"
+    MEMBERSHIP_GROUPS_CHANGED = "membership.groups_changed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     SIGN_IN_LOCKED = "auth.locked_out"

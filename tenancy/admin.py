@@ -1,15 +1,23 @@
 """Platform admin: tenants, their hosts and memberships (public host only)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django_tenants.admin import TenantAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
+from governance.selectors import is_pending_change
 from tenancy.models import Domain, Membership, SsoConfig, SsoIdentity, Tenant
 from tenancy.services import membership_set, tenant_created_record
 from tenancy.sso.services import FIELDS as SSO_FIELDS
 from tenancy.sso.services import sso_config_apply, sso_config_validate
+
+ADMIN_CHANGE_PENDING = (
+    "Not saved: this change loosens the tenant's control, so it became governance change #{id} of that "
+    "tenant; one of its admins must approve it (console: Governance)."
+)
 
 
 class DomainInline(admin.TabularInline):
@@ -40,10 +48,48 @@ class MembershipAdmin(SimpleHistoryAdmin):
     list_filter = ("tenant", "is_active")
     search_fields = ("user__username", "tenant__schema_name")
 
+    readonly_fields = ("groups",)
+
     def save_model(self, request, obj, form, change):
-        """Save through the service, so the change is audited in the tenant's log."""
-        saved = membership_set(actor=request.user, tenant=obj.tenant, user=obj.user, roles=obj.roles)
-        obj.pk = saved.pk
+        """Save through the service, so the change is governed and audited in the tenant's log.
+
+        A platform operator changing a tenant's memberships makes a governance change of that tenant like
+        anyone else: a loosening becomes a change request that a tenant admin must approve, and nothing is
+        saved here.
+        """
+        result = membership_set(actor=request.user, tenant=obj.tenant, user=obj.user, roles=obj.roles)
+        if is_pending_change(result):
+            request.governance_change = result  # the admin object is shared by every request
+            return
+        obj.pk = result.pk
+
+    def log_addition(self, request, obj, message):
+        """Log only what was saved (a change request saves no membership)."""
+        if obj.pk is not None:
+            return super().log_addition(request, obj, message)
+        return None
+
+    def log_change(self, request, obj, message):
+        """Log only what was saved (a change request changed no membership)."""
+        if getattr(request, "governance_change", None) is None:
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Say where a governed change went instead of claiming it was added."""
+        return self._response_for_pending(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        """Say where a governed change went instead of claiming it was saved."""
+        return self._response_for_pending(request) or super().response_change(request, obj)
+
+    def _response_for_pending(self, request):
+        """Return a redirect with the change request's number when the save became one, else None."""
+        change = getattr(request, "governance_change", None)
+        if change is None:
+            return None
+        self.message_user(request, ADMIN_CHANGE_PENDING.format(id=change.pk), level=messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:tenancy_membership_changelist"))
 
     def has_delete_permission(self, request, obj=None):
         """Memberships are deactivated, never deleted."""

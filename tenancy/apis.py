@@ -9,11 +9,13 @@ from rest_framework.views import APIView
 
 from core.api import errors_on_field
 from core.errors import DomainError
+from governance.apis import ChangeSerializer, accepted
+from governance.models import GovernanceChangeRequest
 from tenancy.exceptions import MEMBER_NOT_FOUND, MemberNotFound, NotAMember
 from tenancy.forms import may_use_password
 from tenancy.roles import Capability, Scope
 from tenancy.selectors import current_tenant, members_of, membership_of
-from tenancy.services import membership_set
+from tenancy.services import membership_groups_set, membership_set
 from tenancy.signin import authenticate_or_lock
 from tenancy.sso.exceptions import SsoOnly
 from tenancy.tokens import (
@@ -176,6 +178,7 @@ class MeApi(APIView):
 class MembershipSerializer(serializers.Serializer):
     user = serializers.CharField(source="user.username")
     roles = serializers.ListField(child=serializers.CharField())
+    groups = serializers.ListField(child=serializers.CharField())
     is_active = serializers.BooleanField()
 
 
@@ -190,7 +193,12 @@ class MembershipListApi(APIView):
 
 
 class MembershipSetApi(APIView):
-    """Set a user's roles in the tenant (admins)."""
+    """Set a user's roles in the tenant (admins).
+
+    200 when the change applied (it removes roles, or the tenant is bootstrapping with a single admin); 202
+    with the pending governance change when it adds a role: another admin, never the member it benefits,
+    must approve it (POST governance/changes/{id}/approve/).
+    """
 
     required_capabilities = {"PUT": Capability.MANAGE_MEMBERSHIPS}
     error_statuses = {"PUT": (409,)}  # the tenant's last admin
@@ -198,7 +206,7 @@ class MembershipSetApi(APIView):
     class InputSerializer(serializers.Serializer):
         roles = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=InputSerializer, responses=MembershipSerializer)
+    @extend_schema(request=InputSerializer, responses={200: MembershipSerializer, 202: ChangeSerializer})
     def put(self, request, username: str):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -210,10 +218,32 @@ class MembershipSetApi(APIView):
         if user is None or (not roles and membership_of(user, tenant) is None):
             raise MemberNotFound(MEMBER_NOT_FOUND.format(username=username))
         with errors_on_field(unknown_role="roles"):
-            membership = membership_set(
-                actor=request.user,
-                tenant=tenant,
-                user=user,
-                roles=roles,
+            result = membership_set(actor=request.user, tenant=tenant, user=user, roles=roles)
+        if isinstance(result, GovernanceChangeRequest):
+            return accepted(result)
+        return Response(MembershipSerializer(result).data, status=status.HTTP_200_OK)
+
+
+class MembershipGroupsApi(APIView):
+    """Set a member's tenant-configured groups (admins); adding a group is a governance change (202)."""
+
+    required_capabilities = {"PUT": Capability.MANAGE_MEMBERSHIPS}
+
+    class InputSerializer(serializers.Serializer):
+        groups = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50)
+
+    @extend_schema(request=InputSerializer, responses={200: MembershipSerializer, 202: ChangeSerializer})
+    def put(self, request, username: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = current_tenant()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None or membership_of(user, tenant) is None:
+            raise MemberNotFound(MEMBER_NOT_FOUND.format(username=username))
+        with errors_on_field(invalid_group="groups"):
+            result = membership_groups_set(
+                actor=request.user, tenant=tenant, user=user, groups=serializer.validated_data["groups"]
             )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_200_OK)
+        if isinstance(result, GovernanceChangeRequest):
+            return accepted(result)
+        return Response(MembershipSerializer(result).data, status=status.HTTP_200_OK)

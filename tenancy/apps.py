@@ -10,3 +10,27 @@ class TenancyConfig(AppConfig):
         from tenancy.signals import connect
 
         connect()
+        register_governance_kinds()
+
+
+def register_governance_kinds() -> None:
+    """Make members' roles and groups governance change kinds."""
+    from governance.registry import ChangeKind, register_kind
+    from tenancy import services
+
+    register_kind(
+        ChangeKind(
+            name=services.MEMBERSHIP_ROLES_KIND,
+            label="Member roles",
+            state=services.membership_roles_state,
+            apply=services.membership_roles_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=services.MEMBERSHIP_GROUPS_KIND,
+            label="Member groups",
+            state=services.membership_groups_state,
+            apply=services.membership_groups_apply,
+        )
+    )

@@ -24,6 +24,7 @@ UNKNOWN_SCOPES = "unknown scope(s) {names}; scopes are: {scopes}"
 SCOPES_NOT_HELD = "a token may only create tokens within its own scopes; not held: {names}"
 EXPIRY_RULE = "a whole number of days from 1 to {maximum}"
 EXPIRY_BEYOND_TOKEN = "a token may not create a token that outlives it ({at})"
+INVALID_GROUP_NAME = "A group name is 1 to 64 letters, digits, '.', '_' or '-'."
 SIGN_IN_LOCKED = "Too many failed sign-ins: try again in {minutes} minute(s)."
 
 
@@ -109,3 +110,10 @@ class SignInLocked(DomainError):
         super().__init__(SIGN_IN_LOCKED.format(minutes=(self.retry_after + 59) // 60))
         self.details = [{"retry_after": self.retry_after}]
         self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class InvalidGroupName(ValidationFailed):
+    """A group name that is empty, too long, or has characters other than letters, digits, '.', '_', '-'."""
+
+    code = "invalid_group"
+    default_message = INVALID_GROUP_NAME

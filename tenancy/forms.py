@@ -68,6 +68,17 @@ class MembershipForm(forms.Form):
     )
 
 
+class MembershipGroupsForm(forms.Form):
+    """Set a member's groups (comma-separated; the service checks the names)."""
+
+    username = forms.CharField(max_length=150)
+    groups = forms.CharField(max_length=1000, required=False, help_text="Comma-separated; empty: none.")
+
+    def clean_groups(self) -> list[str]:
+        """Return the group names typed, without blanks."""
+        return [name.strip() for name in self.cleaned_data["groups"].split(",") if name.strip()]
+
+
 class ApiTokenForm(forms.Form):
     """Create a personal API token (the service validates name, scopes and lifetime)."""
 

@@ -28,6 +28,10 @@ class Capability(models.TextChoices):
     MANAGE_MEMBERSHIPS = "manage_memberships", "Add members and change roles"
     MANAGE_ENVIRONMENTS = "manage_environments", "Change environment rules and approval grants"
     MANAGE_WEBHOOKS = "manage_webhooks", "Configure notification webhooks"
+    APPROVE_GOVERNANCE = (
+        "approve_governance",
+        "Approve or reject another admin's governance change (tokens: scopes admin and approve)",
+    )
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
@@ -48,7 +52,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             Capability.MANAGE_MEMBERSHIPS,
             Capability.MANAGE_ENVIRONMENTS,
         }
-        | {Capability.MANAGE_WEBHOOKS}
+        | {Capability.MANAGE_WEBHOOKS, Capability.APPROVE_GOVERNANCE}
     ),
 }
 
@@ -87,9 +91,20 @@ SCOPE_CAPABILITIES: dict[str, frozenset[str]] = {
 READ_ONLY_SCOPES = frozenset({Scope.READ, Scope.AUDIT})
 
 
+# Capabilities no single scope covers: a token needs every scope listed (deciding a governance change is both
+# an admin act and an approval).
+COMBINED_SCOPE_CAPABILITIES: dict[str, frozenset[str]] = {
+    Capability.APPROVE_GOVERNANCE: frozenset({Scope.ADMIN, Scope.APPROVE}),
+}
+
+
 def scope_capabilities(scopes) -> frozenset[str]:
-    """Return the union of the capabilities `scopes` cover."""
-    return frozenset().union(*(SCOPE_CAPABILITIES.get(scope, frozenset()) for scope in scopes))
+    """Return the union of the capabilities `scopes` cover (with those needing several scopes together)."""
+    covered = frozenset().union(*(SCOPE_CAPABILITIES.get(scope, frozenset()) for scope in scopes))
+    combined = {
+        capability for capability, needed in COMBINED_SCOPE_CAPABILITIES.items() if needed <= set(scopes)
+    }
+    return covered | combined
 
 
 def scopes_for_roles(roles) -> list[str]:
@@ -99,4 +114,10 @@ def scopes_for_roles(roles) -> list[str]:
         scope: capabilities if scope == Scope.READ else capabilities - {Capability.VIEW}
         for scope, capabilities in SCOPE_CAPABILITIES.items()
     }
-    return [scope for scope in Scope.values if beyond_reading[scope] & granted]
+    combined = {
+        scope
+        for capability, needed in COMBINED_SCOPE_CAPABILITIES.items()
+        if capability in granted
+        for scope in needed
+    }
+    return [scope for scope in Scope.values if beyond_reading[scope] & granted or scope in combined]

@@ -16,13 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.dashboard import dashboard_panels
 from core.errors import DomainError
+from governance.selectors import CHANGE_PENDING_MESSAGE, is_pending_change
 from tenancy.console import FORBIDDEN_TEMPLATE, console_page, error_page, fresh_authentication_required
-from tenancy.exceptions import MEMBER_NOT_FOUND
-from tenancy.forms import ApiTokenForm, MembershipForm, TenantLoginForm
+from tenancy.exceptions import MEMBER_NOT_FOUND, MemberNotFound
+from tenancy.forms import ApiTokenForm, MembershipForm, MembershipGroupsForm, TenantLoginForm
 from tenancy.middleware import bind_session_to_tenant
 from tenancy.roles import ROLE_CAPABILITIES, Capability
 from tenancy.selectors import current_tenant, members_of, require_capability
-from tenancy.services import membership_set
+from tenancy.services import membership_groups_set, membership_set
 from tenancy.signin import client_address, mark_authenticated
 from tenancy.sso.selectors import sso_config_of, sso_only_for
 from tenancy.sso.services import break_glass_record
@@ -115,11 +116,16 @@ def memberships(request):
             form.add_error("username", MEMBER_NOT_FOUND.format(username=form.cleaned_data["username"]))
         else:
             try:
-                membership_set(actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"])
+                result = membership_set(
+                    actor=request.user, tenant=tenant, user=user, roles=form.cleaned_data["roles"]
+                )
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
-                messages.success(request, f"Roles of {user.username} saved.")
+                if is_pending_change(result):
+                    messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+                else:
+                    messages.success(request, f"Roles of {user.username} saved.")
                 return redirect("memberships")
     return render(
         request,
@@ -127,9 +133,42 @@ def memberships(request):
         {
             "members": members_of(tenant),
             "form": form,
+            "groups_form": MembershipGroupsForm(),
             "can_manage": membership.can(Capability.MANAGE_MEMBERSHIPS),
         },
     )
+
+
+GROUPS_FORM_INVALID = "Give a member's username and their groups, comma-separated."
+
+
+@login_required
+@require_POST
+@fresh_authentication_required
+def membership_groups(request):
+    """Set a member's groups (admins); adding a group waits for another admin's approval."""
+    tenant = current_tenant()
+    try:
+        require_capability(request.user, Capability.MANAGE_MEMBERSHIPS)
+        form = MembershipGroupsForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, GROUPS_FORM_INVALID)
+            return redirect("memberships")
+        username = form.cleaned_data["username"]
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise MemberNotFound(MEMBER_NOT_FOUND.format(username=username))
+        result = membership_groups_set(
+            actor=request.user, tenant=tenant, user=user, groups=form.cleaned_data["groups"]
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("memberships")
+    if is_pending_change(result):
+        messages.warning(request, CHANGE_PENDING_MESSAGE.format(id=result.pk))
+    else:
+        messages.success(request, f"Groups of {username} saved.")
+    return redirect("memberships")
 
 
 def token_cipher() -> Fernet:

@@ -72,6 +72,7 @@ TENANT_APPS = [
     "audit",
     "bundles",
     "promotions",
+    "governance",
     "runtime",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
@@ -118,6 +119,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenancy.context_processors.membership",
+                "governance.context_processors.governance",
             ],
         },
     },

@@ -60,7 +60,7 @@ SHARED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
 ]
-TENANT_APPS = ["simple_history", "audit", "bundles", "promotions", "runtime"]
+TENANT_APPS = ["simple_history", "audit", "bundles", "promotions", "governance", "runtime"]
 INSTALLED_APPS = SHARED_APPS + TENANT_APPS
 
 MIDDLEWARE = ["runtime.middleware.RuntimeTenantMiddleware"]

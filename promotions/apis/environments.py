@@ -6,6 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ApiPagination, errors_on_field, paginated, username_of
+from governance.apis import ChangeSerializer, accepted
+from governance.models import GovernanceChangeRequest
 from promotions.exceptions import USER_NOT_FOUND, UserNotFound
 from promotions.selectors import (
     access_environment,
@@ -35,6 +37,8 @@ class EnvironmentSerializer(serializers.Serializer):
     requires_gates = serializers.BooleanField()
     required_approvals = serializers.IntegerField()
     requires_live_in = serializers.CharField(source="requires_live_in.name", allow_null=True, default=None)
+    forbid_author_approval = serializers.BooleanField()
+    required_groups = serializers.ListField(child=serializers.CharField())
     updated_at = serializers.DateTimeField()
     approvers = serializers.ListField(child=serializers.CharField())
     live = LiveSerializer(many=True)
@@ -52,6 +56,8 @@ def environment_data(environment, live_by_environment: dict | None = None) -> di
             "requires_gates": environment.requires_gates,
             "required_approvals": environment.required_approvals,
             "requires_live_in": environment.requires_live_in,
+            "forbid_author_approval": environment.forbid_author_approval,
+            "required_groups": environment.required_groups,
             "updated_at": environment.updated_at,
             "approvers": [username_of(user) for user in environment_approvers(environment)],
             "live": live_by_environment.get(environment.pk, []),
@@ -81,7 +87,12 @@ class EnvironmentListApi(APIView):
 
 
 class EnvironmentDetailApi(APIView):
-    """Read one environment; admins change its rules (history kept, audited `environment.changed`)."""
+    """Read one environment; admins change its rules (history kept, audited `environment.changed`).
+
+    A change that tightens the rules (or only the description) applies at once: 200. One that loosens any
+    rule (fewer approvals, no gates, no prerequisite, no separation of duties, fewer required groups)
+    answers 202 with the pending governance change; another admin must approve it.
+    """
 
     required_capabilities = {"GET": Capability.VIEW, "PATCH": Capability.MANAGE_ENVIRONMENTS}
 
@@ -92,26 +103,35 @@ class EnvironmentDetailApi(APIView):
         requires_live_in = serializers.CharField(
             required=False, allow_null=True, allow_blank=True, help_text="Environment name; null drops it."
         )
+        forbid_author_approval = serializers.BooleanField(required=False)
+        required_groups = serializers.ListField(
+            child=serializers.CharField(max_length=64), required=False, max_length=20
+        )
 
     @extend_schema(responses=EnvironmentSerializer)
     def get(self, request, name: str):
         return Response(environment_data(access_environment(request.user, name)))
 
-    @extend_schema(request=InputSerializer, responses=EnvironmentSerializer)
+    @extend_schema(request=InputSerializer, responses={200: EnvironmentSerializer, 202: ChangeSerializer})
     def patch(self, request, name: str):
         environment = access_environment(request.user, name)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         with errors_on_field(invalid_environment_rule="requires_live_in"):
-            environment = environment_update(
+            result = environment_update(
                 actor=request.user,
                 environment=environment,
                 requires_gates=changes.get("requires_gates"),
                 required_approvals=changes.get("required_approvals"),
                 requires_live_in=changes.get("requires_live_in", ...),
                 description=changes.get("description"),
+                forbid_author_approval=changes.get("forbid_author_approval"),
+                required_groups=changes.get("required_groups"),
             )
+        if isinstance(result, GovernanceChangeRequest):
+            return accepted(result)
+        environment = result
         return Response(environment_data(access_environment(request.user, environment.name)))
 
 
@@ -138,7 +158,11 @@ class EnvironmentHistoryApi(APIView):
 
 
 class EnvironmentApproverApi(APIView):
-    """Grant (PUT) or revoke (DELETE) a member's approve_promotion on an environment (admins; audited)."""
+    """Grant (PUT) or revoke (DELETE) a member's approve_promotion on an environment (admins; audited).
+
+    A revocation applies at once (200); a grant answers 202 with the pending governance change, which an
+    admin other than the requester and the grantee must approve (200 while the tenant has a single admin).
+    """
 
     required_capabilities = {"PUT": Capability.MANAGE_ENVIRONMENTS, "DELETE": Capability.MANAGE_ENVIRONMENTS}
 
@@ -147,10 +171,14 @@ class EnvironmentApproverApi(APIView):
         user = active_member(username)
         if user is None:
             raise UserNotFound(USER_NOT_FOUND.format(username=username))
-        environment_approval_grant(actor=request.user, environment=environment, user=user, granted=granted)
+        change = environment_approval_grant(
+            actor=request.user, environment=environment, user=user, granted=granted
+        )
+        if change is not None:
+            return accepted(change)
         return Response(environment_data(access_environment(request.user, name)))
 
-    @extend_schema(request=None, responses=EnvironmentSerializer)
+    @extend_schema(request=None, responses={200: EnvironmentSerializer, 202: ChangeSerializer})
     def put(self, request, name: str, username: str):
         return self.change(request, name, username, granted=True)
 

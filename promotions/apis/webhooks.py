@@ -6,6 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ApiPagination, errors_on_field, paginated
+from governance.apis import ChangeSerializer, accepted
+from governance.models import GovernanceChangeRequest
 from promotions.selectors import access_webhook, webhook_deliveries, webhooks
 from promotions.services.webhooks import EVENT_NAMES, webhook_create, webhook_delete
 from tenancy.roles import Capability
@@ -42,12 +44,14 @@ class WebhookListApi(APIView):
     def get(self, request):
         return paginated(self, request, webhooks().select_related("created_by"), WebhookSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer, 202: ChangeSerializer})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with errors_on_field(invalid_webhook="url"):  # events are checked by the serializer above
             webhook, secret = webhook_create(actor=request.user, **serializer.validated_data)
+        if isinstance(webhook, GovernanceChangeRequest):
+            return accepted(webhook, secret=secret)  # shown once; deliveries start once the change applies
         return Response({**WebhookSerializer(webhook).data, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
@@ -60,9 +64,11 @@ class WebhookDetailApi(APIView):
     def get(self, request, webhook_id: int):
         return Response(WebhookSerializer(access_webhook(request.user, webhook_id)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 202: ChangeSerializer})
     def delete(self, request, webhook_id: int):
-        webhook_delete(actor=request.user, webhook=access_webhook(request.user, webhook_id))
+        change = webhook_delete(actor=request.user, webhook=access_webhook(request.user, webhook_id))
+        if change is not None:
+            return accepted(change)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -25,9 +25,11 @@ from promotions.exceptions import (
 )
 from promotions.models import Deployment, DeploymentKind, Environment, PromotionRequest, PromotionStatus
 from promotions.selectors import (
-    approval_count,
+    approving_reviewers,
     default_rollback_target,
+    groups_covered,
     live_deployment,
+    request_rules,
     version_passed_gates,
     was_live_in,
 )
@@ -58,16 +60,23 @@ def request_facts(request: PromotionRequest) -> dict:
 def promotion_apply_if_ready(*, actor, request: PromotionRequest) -> bool:
     """Deploy `request` (environment locked by the caller) when gates passed and approvals suffice.
 
-    The deployment's actor is whoever's action made the request ready; when the system applied it (gates
-    finished, rules loosened) the audit record's actor is the system and the deployment names the requester.
+    The request is decided under the rules it was made with (its snapshot), never the environment's current
+    ones. The deployment names the reviewers whose approvals made it (`approved_by`); its actor is whoever's
+    action made the request ready, and when the system applied it (gates finished) the last approver, or the
+    requester when no approval was needed.
     """
     if request.status != PromotionStatus.PENDING:
         return False
     environment = request.environment
-    if environment.requires_gates and not version_passed_gates(request.version):
+    rules = request_rules(request)
+    if rules["requires_gates"] and not version_passed_gates(request.version):
         return False
-    if approval_count(request) < environment.required_approvals:
+    reviewers = approving_reviewers(request)
+    if len(reviewers) < rules["required_approvals"]:
         return False
+    if not groups_covered(reviewers, rules["required_groups"]):
+        return False
+    approved_by = [reviewer.get_username() for reviewer in reviewers]
     bundle = request.version.bundle
     live = live_deployment(bundle, environment)
     if live is not None and live.version_id == request.version_id:
@@ -81,7 +90,8 @@ def promotion_apply_if_ready(*, actor, request: PromotionRequest) -> bool:
         version=request.version,
         kind=DeploymentKind.PROMOTE,
         request=request,
-        actor=actor or request.requested_by,
+        actor=actor or (reviewers[-1] if reviewers else request.requested_by),
+        approved_by=approved_by,
         justification=request.justification,
         previous=live,
     )
@@ -92,6 +102,7 @@ def promotion_apply_if_ready(*, actor, request: PromotionRequest) -> bool:
         "kind": deployment.kind,
         "previous_version": live.version.version if live else None,
         "previous_deployment": live.pk if live else None,
+        "approved_by": approved_by,
     }
     record(actor=actor, action=PromotionAction.DEPLOYMENT_CREATED, target=deployment, data=facts)
     outbox_publish(PromotionEvent.PROMOTION_PROMOTED, facts)

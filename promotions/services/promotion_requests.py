@@ -9,12 +9,14 @@ from promotions.actions import PromotionAction, PromotionEvent
 from promotions.exceptions import (
     ALREADY_DECIDED,
     ALREADY_LIVE,
+    AUTHOR_APPROVAL,
     NOT_AN_APPROVER,
     NOT_IN_STAGING,
     NOT_LIVE_IN_REQUIRED_ENVIRONMENT,
     NOT_THE_REQUESTER,
     REQUEST_EXISTS,
     REQUEST_NOT_PENDING,
+    SEPARATION_OF_DUTIES,
     WAITING_FOR_GATES_REASON,
     AlreadyDecided,
     AlreadyLive,
@@ -27,6 +29,7 @@ from promotions.exceptions import (
     RequestExists,
     RequestNotPending,
     SelfApproval,
+    SeparationOfDuties,
 )
 from promotions.models import (
     Approval,
@@ -36,13 +39,20 @@ from promotions.models import (
     PromotionRequest,
     PromotionStatus,
 )
-from promotions.selectors import APPROVE_CODENAME, approval_count, live_deployment, was_live_in
+from promotions.selectors import (
+    APPROVE_CODENAME,
+    approval_count,
+    approval_rules,
+    live_deployment,
+    request_rules,
+    was_live_in,
+)
 from promotions.services.deployments import close_request, promotion_apply_if_ready, request_facts, username
 from promotions.services.gates import gate_run_deciding
 from promotions.services.outbox import outbox_publish
 from promotions.services.preconditions import locked_environment, locked_request, require
-from tenancy.roles import Capability
-from tenancy.selectors import holds_object_permission, require_capability
+from tenancy.roles import Capability, Role
+from tenancy.selectors import current_tenant, holds_object_permission, membership_of, require_capability
 
 
 def promotion_request_create(
@@ -77,7 +87,11 @@ def promotion_request_create(
         if environment.requires_gates:
             run = gate_run_deciding(actor, version)
         request = PromotionRequest(
-            version=version, environment=environment, justification=justification, requested_by=actor
+            version=version,
+            environment=environment,
+            justification=justification,
+            requested_by=actor,
+            rules=approval_rules(environment),
         )
         if run is not None and run.status != GateStatus.PASSED:
             request.status_reason = WAITING_FOR_GATES_REASON.format(run_id=run.pk)
@@ -101,10 +115,26 @@ def check_decider(actor, request: PromotionRequest) -> None:
         raise SelfApproval()
     if not holds_object_permission(actor, APPROVE_CODENAME, request.environment):
         raise NotAnApprover(NOT_AN_APPROVER.format(environment=request.environment.name))
+    check_separation_of_duties(actor, request)
     if request.status != PromotionStatus.PENDING:
         raise RequestNotPending(REQUEST_NOT_PENDING.format(id=request.pk, status=request.status))
     if Approval.objects.filter(request=request, reviewer=actor).exists():
         raise AlreadyDecided(ALREADY_DECIDED.format(id=request.pk))
+
+
+def check_separation_of_duties(actor, request: PromotionRequest) -> None:
+    """Raise SeparationOfDuties where the request's rules forbid author approval and `actor` is an author
+    (holds the role) or wrote the version."""
+    if not request_rules(request)["forbid_author_approval"]:
+        return
+    environment = request.environment.name
+    if request.version.author_id == actor.pk:
+        raise SeparationOfDuties(AUTHOR_APPROVAL.format(environment=environment, version=request.version))
+    membership = membership_of(actor, current_tenant())
+    if membership is not None and Role.AUTHOR in membership.roles:
+        raise SeparationOfDuties(
+            SEPARATION_OF_DUTIES.format(environment=environment, username=actor.get_username())
+        )
 
 
 def promotion_approve(*, actor, request: PromotionRequest, comment: str = "") -> PromotionRequest:
@@ -121,7 +151,7 @@ def promotion_approve(*, actor, request: PromotionRequest, comment: str = "") ->
             **request_facts(request),
             "comment": comment,
             "approvals": approval_count(request),
-            "required_approvals": request.environment.required_approvals,
+            "required_approvals": request_rules(request)["required_approvals"],
         }
         record(actor=actor, action=PromotionAction.PROMOTION_APPROVED, target=request, data=facts)
         outbox_publish(PromotionEvent.PROMOTION_APPROVED, {**facts, "reviewer": username(actor)})

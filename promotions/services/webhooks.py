@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpx
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record
 from core.egress import EGRESS_REFUSED, ENDPOINT_UNREACHABLE, HTTP_STATUS, EgressRefused, url_refusal
+from governance.services import governed_change
 from promotions.actions import PromotionAction, PromotionEvent
 from promotions.conf import promotion_setting
 from promotions.exceptions import INVALID_WEBHOOK_URL, UNKNOWN_EVENTS, WEBHOOK_URL_REFUSED, InvalidWebhook
@@ -28,6 +30,8 @@ from promotions.services.webhook_client import USER_AGENT, webhook_post
 from tenancy.roles import Capability
 
 logger = logging.getLogger(__name__)
+WEBHOOK_CREATE_KIND = "webhook.create"
+WEBHOOK_DELETE_KIND = "webhook.delete"
 
 SIGNATURE_HEADER = "X-Contractor-Signature"
 EVENT_HEADER = "X-Contractor-Event"
@@ -39,8 +43,13 @@ EGRESS_REFUSED_CODE = "egress_refused"
 
 def webhook_create(
     *, actor, url: str, events: Iterable[str] = (), description: str = "", active: bool = True
-) -> tuple[Webhook, str]:
-    """Create a webhook (admins); return it with its signing secret, which is shown only this once."""
+):
+    """Create a webhook (admins); return it with its signing secret, which is shown only this once.
+
+    A new webhook sends the tenant's events somewhere new, so it is a governance change: unless the tenant is
+    still bootstrapping, the first item returned is the pending GovernanceChangeRequest, and the secret works
+    once the change applies.
+    """
     require(actor, Capability.MANAGE_WEBHOOKS)
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -54,30 +63,102 @@ def webhook_create(
     if unknown:
         raise InvalidWebhook(UNKNOWN_EVENTS.format(events=", ".join(unknown), known=", ".join(EVENT_NAMES)))
     secret = "whsec_" + secrets.token_urlsafe(32)
+    proposed = {"url": url, "events": events, "description": description, "active": active}
     with transaction.atomic():
-        webhook = Webhook(
-            url=url, secret=secret, events=events, description=description, active=active, created_by=actor
-        )
-        webhook._history_user = actor
-        webhook.save()
-        record(
+        change = governed_change(
             actor=actor,
-            action=PromotionAction.WEBHOOK_CREATED,
-            target=webhook,
-            data={"url": url, "events": events, "active": active},
+            kind=WEBHOOK_CREATE_KIND,
+            target={"url": url},
+            before=None,
+            proposed={**proposed, "created_by": actor.get_username() if actor is not None else None},
+            loosening=True,  # a new place the tenant's events are sent to
+            summary=f"webhook to {url} ({', '.join(events) or 'every event'})",
+            sealed={"secret": secret},
         )
+        if change is not None:
+            return change, secret
+        webhook = _create_webhook(proposed, secret, creator=actor, actor=actor)
     return webhook, secret
 
 
-def webhook_delete(*, actor, webhook: Webhook) -> None:
-    """Stop and hide `webhook` (admins); its delivery records are kept."""
+def _create_webhook(proposed: dict, secret: str, *, creator, actor, approved_by=None) -> Webhook:
+    """Store a webhook as `proposed` and audit it."""
+    webhook = Webhook(
+        url=proposed["url"],
+        secret=secret,
+        events=proposed["events"],
+        description=proposed["description"],
+        active=proposed["active"],
+        created_by=creator,
+    )
+    webhook._history_user = actor
+    webhook.save()
+    data = {"url": webhook.url, "events": webhook.events, "active": webhook.active}
+    if approved_by is not None:
+        data["approved_by"] = approved_by
+    record(actor=actor, action=PromotionAction.WEBHOOK_CREATED, target=webhook, data=data)
+    return webhook
+
+
+def webhook_create_state(target: dict) -> None:
+    """A new webhook has no prior state (the governance kind's state)."""
+    return None
+
+
+def webhook_create_apply(
+    target: dict, proposed: dict, *, actor, approved_by: list[str], sealed: dict
+) -> None:
+    """Create an approved webhook, signed with the secret shown to its requester."""
+    creator = get_user_model().objects.filter(username=proposed["created_by"]).first() or actor
+    _create_webhook(proposed, sealed["secret"], creator=creator, actor=actor, approved_by=approved_by)
+
+
+def webhook_delete(*, actor, webhook: Webhook):
+    """Stop and hide `webhook` (admins); its delivery records are kept.
+
+    Stopping notifications blinds whoever watches them, so it is a governance change: it returns the pending
+    request unless the tenant is still bootstrapping (then None, applied).
+    """
     require(actor, Capability.MANAGE_WEBHOOKS)
     with transaction.atomic():
-        webhook.active = False
-        webhook.deleted_at = timezone.now()
-        webhook._history_user = actor
-        webhook.save(update_fields=["active", "deleted_at"])
-        record(actor=actor, action=PromotionAction.WEBHOOK_DELETED, target=webhook, data={"url": webhook.url})
+        target = {"webhook": webhook.pk}
+        change = governed_change(
+            actor=actor,
+            kind=WEBHOOK_DELETE_KIND,
+            target=target,
+            before=webhook_delete_state(target),
+            proposed={"deleted": True},
+            loosening=True,
+            summary=f"stop webhook {webhook.pk} to {webhook.url}",
+        )
+        if change is not None:
+            return change
+        _delete_webhook(webhook, actor=actor)
+    return None
+
+
+def _delete_webhook(webhook: Webhook, *, actor, approved_by=None) -> None:
+    """Deactivate and hide `webhook` and audit it."""
+    webhook.active = False
+    webhook.deleted_at = timezone.now()
+    webhook._history_user = actor
+    webhook.save(update_fields=["active", "deleted_at"])
+    data = {"url": webhook.url}
+    if approved_by is not None:
+        data["approved_by"] = approved_by
+    record(actor=actor, action=PromotionAction.WEBHOOK_DELETED, target=webhook, data=data)
+
+
+def webhook_delete_state(target: dict) -> dict:
+    """Return whether the target webhook is still in place."""
+    webhook = Webhook.objects.filter(pk=target["webhook"]).first()
+    return {"deleted": webhook is None or webhook.deleted_at is not None}
+
+
+def webhook_delete_apply(target: dict, proposed: dict, *, actor, approved_by: list[str]) -> None:
+    """Stop an approved webhook."""
+    webhook = Webhook.objects.select_for_update().get(pk=target["webhook"])
+    _delete_webhook(webhook, actor=actor, approved_by=approved_by)
 
 
 def webhook_body(event: OutboxEvent) -> bytes:

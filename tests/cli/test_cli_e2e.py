@@ -16,10 +16,14 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
+from governance.models import GovernanceChangeRequest
+from governance.services import change_approve
 from promotions.exceptions import SELF_APPROVAL
 from promotions.selectors import access_environment
 from promotions.services.environments import environment_approval_grant, environments_ensure_defaults
+from tenancy.models import Membership
 from tenancy.services import membership_set
 from tenancy.tokens import api_token_issue_for
 from tests.conftest import run_committed
@@ -34,7 +38,11 @@ MEMBERS = {
     "author": ["author"],
     "reviewer": ["reviewer"],
     "operator": ["operator"],
-    "lead": ["author", "reviewer"],  # may request and approve, never their own request
+    # the lead requests, never approves its own request (and, an author, is no approver in current)
+    "lead": ["author", "reviewer"],
+    # last: the tenant is past bootstrap only once both admins exist
+    "admin": ["admin"],
+    "admin2": ["admin"],
 }
 
 
@@ -50,8 +58,19 @@ class Run:
         return json.loads(self.out)
 
 
+def approved_if_governed(tenant, result) -> None:
+    """Approve `result` when it is a governance change (the shared committed tenant may already have two
+    admins from other tests), by an admin it does not benefit."""
+    if not isinstance(result, GovernanceChangeRequest):
+        return
+    admins = Membership.objects.filter(tenant=tenant, is_active=True, roles__contains=["admin"])
+    approver = admins.exclude(user_id=result.beneficiary_id).first().user
+    change_approve(actor=approver, change=result)
+
+
 def create_members(tenant) -> dict[str, str]:
-    """Create the CLI users (committed) with their roles and tokens; reviewer and lead may approve current."""
+    """Create the CLI users (committed) with their roles and tokens; the reviewer may approve current (not
+    the lead, an author: current separates duties)."""
     environments_ensure_defaults()
     tokens = {}
     current = access_environment(None, "current")
@@ -59,9 +78,11 @@ def create_members(tenant) -> dict[str, str]:
         user, _ = get_user_model().objects.get_or_create(username=f"e2e-cli-{role}")
         user.set_password(PASSWORD)
         user.save()
-        membership_set(actor=None, tenant=tenant, user=user, roles=roles)
-        if "reviewer" in roles:
-            environment_approval_grant(actor=None, environment=current, user=user, granted=True)
+        approved_if_governed(tenant, membership_set(actor=None, tenant=tenant, user=user, roles=roles))
+        if "reviewer" in roles and "author" not in roles:
+            approved_if_governed(
+                tenant, environment_approval_grant(actor=None, environment=current, user=user, granted=True)
+            )
         tokens[role] = api_token_issue_for(tenant=tenant, user=user).secret
     return tokens
 
@@ -92,7 +113,16 @@ def cli(control_plane_server, celery_worker_process, committed_tenant, django_db
         )
         return Run(result.returncode, result.stdout, result.stderr)
 
-    return contractor
+    yield contractor
+    # The committed tenant is shared by the session: leave it with no more admins than it had, so that later
+    # tests there are not governed by this module's second admin (test clean-up, not a governed change).
+    with django_db_blocker.unblock():
+        run_committed(
+            lambda: Membership.objects.filter(
+                tenant=committed_tenant, user__username__in=["e2e-cli-admin", "e2e-cli-admin2"]
+            ).update(is_active=False),
+            tenant=committed_tenant,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +264,36 @@ def test_push_gates_promote_approve_status_and_rollback_from_the_command_line(cl
         cli(f"rollback {BUNDLE} --env current --to 9.9.9 --justification x", role="operator"), 1
     )
     assert "not_previously_live, HTTP 409" in never.err
+
+
+def loosen_current_as_admin(tenant) -> int:
+    """Have e2e-cli-admin ask to drop the approvals of current (a loosening); return the change's id."""
+    from promotions.services.environments import environment_update
+
+    admin = get_user_model().objects.get(username="e2e-cli-admin")
+    with transaction.atomic():
+        change = environment_update(
+            actor=admin, environment=access_environment(None, "current"), required_approvals=0
+        )
+    return change.pk
+
+
+def test_governance_changes_are_listed_and_approved_only_by_another_admin(
+    cli, committed_tenant, django_db_blocker
+):
+    with django_db_blocker.unblock():
+        change_id = run_committed(loosen_current_as_admin, committed_tenant, tenant=committed_tenant)
+    listed = assert_ran(cli("--json governance list", role="admin2")).json()["changes"]
+    assert change_id in [row["id"] for row in listed]
+    table = assert_ran(cli("governance list", role="admin2")).out
+    assert re.search(rf"(?m)^{change_id}\s+environment\.rules\s+pending\s+e2e-cli-admin\s+0/1\s", table)
+    own = assert_ran(cli(f"governance approve {change_id}", role="admin"), 1)
+    assert "self_approval, HTTP 403" in own.err
+    by_reviewer = assert_ran(cli(f"governance approve {change_id}", role="reviewer"), 3)
+    assert "missing_role" in by_reviewer.err
+    approved = assert_ran(cli(f"governance approve {change_id} --comment checked", role="admin2"))
+    assert approved.out.strip() == f"governance change {change_id}: applied"
+    pending = assert_ran(cli("--json governance list", role="admin2")).json()["changes"]
+    assert change_id not in [row["id"] for row in pending]
+    every = assert_ran(cli("--json governance list --all", role="admin2")).json()["changes"]
+    assert [row["status"] for row in every if row["id"] == change_id] == ["applied"]

@@ -270,6 +270,20 @@ def test_tokens_list_and_revoke_parse_to_their_handlers():
     assert (revoked.handler.__name__, revoked.id) == ("command_tokens_revoke", "42")
 
 
+def test_governance_list_approve_and_reject_parse_to_their_handlers():
+    listed = build_parser().parse_args(["governance", "list", "--all"])
+    approved = build_parser().parse_args(["governance", "approve", "3", "--comment", "checked"])
+    rejected = build_parser().parse_args(["governance", "reject", "3", "--comment", "no"])
+    assert (listed.handler.__name__, listed.all) == ("command_governance_list", True)
+    assert (approved.handler.__name__, approved.decision, approved.id, approved.comment) == (
+        "command_governance_decide",
+        "approve",
+        "3",
+        "checked",
+    )
+    assert (rejected.decision, rejected.comment) == ("reject", "no")
+
+
 def test_waiting_returns_the_record_once_its_state_is_final():
     clock = FakeClock()
     progress: list[str] = []

@@ -200,10 +200,21 @@ def test_the_requester_holding_the_reviewer_role_and_grant_still_cannot_approve(
     assert error_code(response) == "self_approval"
 
 
-def test_deciding_twice_and_after_the_end_are_conflicts(team, clients, pending_current):
+@pytest.fixture
+def pending_current_needing_two(team, clients):
     from promotions.services.environments import environment_update
 
     environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+    version = push_version(team.author)
+    run_gates(team.author, version)
+    clients["author"].post("/api/v1/promotions/", request_body(), format="json")
+    return (
+        clients["author"].post("/api/v1/promotions/", request_body(env="current"), format="json").json()["id"]
+    )
+
+
+def test_deciding_twice_and_after_the_end_are_conflicts(team, clients, pending_current_needing_two):
+    pending_current = pending_current_needing_two
     path = f"/api/v1/promotions/{pending_current}"
     assert clients["reviewer"].post(f"{path}/approve/", {}, format="json").status_code == 200
     again = clients["reviewer"].post(f"{path}/approve/", {}, format="json")

@@ -20,14 +20,22 @@ def waiting(team):
     )
 
 
-def test_only_reviewers_holding_the_grant_who_have_not_decided_see_a_request(team, waiting):
+def test_only_reviewers_holding_the_grant_who_have_not_decided_see_a_request(team):
+    from promotions.services.environments import environment_update
+
+    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+    version = push_version(team.author)
+    run_gates(team.author, version)
+    promotion_request_create(
+        actor=team.author, version=version, environment=environment("staging"), justification="x"
+    )
+    waiting = promotion_request_create(
+        actor=team.author, version=version, environment=environment("current"), justification="To production."
+    )
     assert pending_approvals_for(team.author) == []
     assert pending_approvals_for(team.operator) == []
     assert pending_approvals_for(team.outsider_reviewer) == []
     assert pending_approvals_for(team.reviewer) == [waiting]
-    from promotions.services.environments import environment_update
-
-    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
     promotion_approve(actor=team.reviewer, request=waiting)
     assert pending_approvals_for(team.reviewer) == []
     assert pending_approvals_for(team.reviewer2) == [waiting]

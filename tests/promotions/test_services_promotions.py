@@ -206,6 +206,14 @@ def pending(team, gated):
     return request(team, gated, "current")
 
 
+@pytest.fixture
+def pending_needing_two(team, gated):
+    """A request to current made while current needs two approvals (raising the rule applies at once)."""
+    in_staging(team, gated)
+    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+    return request(team, gated, "current")
+
+
 def test_a_member_without_approve_promotion_cannot_approve(team, pending):
     with pytest.raises(MissingCapability) as refused:
         promotion_approve(actor=team.operator, request=pending)
@@ -271,8 +279,8 @@ def test_an_approval_deploys_once_approvals_suffice(team, pending, gated):
     assert pending_approvals_for(team.reviewer) == []
 
 
-def test_one_reviewer_counts_once(team, pending, admin_of_team):
-    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+def test_one_reviewer_counts_once(team, pending_needing_two):
+    pending = pending_needing_two
     promotion_approve(actor=team.reviewer, request=pending)
     with pytest.raises(AlreadyDecided) as refused:
         promotion_approve(actor=team.reviewer, request=pending)
@@ -309,8 +317,8 @@ def test_a_rejection_needs_a_comment(team, pending):
     assert refused.value.code == "comment_required"
 
 
-def test_one_rejection_ends_the_request(team, pending, admin_of_team):
-    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+def test_one_rejection_ends_the_request(team, pending_needing_two):
+    pending = pending_needing_two
     promotion_approve(actor=team.reviewer, request=pending)
     promotion_reject(actor=team.reviewer2, request=pending, comment="The 1.3 fix is needed first.")
     pending.refresh_from_db()
@@ -354,15 +362,19 @@ def test_a_cancelled_request_frees_the_slot_for_a_new_one(team, pending, gated):
     assert again.status == "pending"
 
 
-def test_lowering_the_required_approvals_applies_a_request_that_now_has_enough(team, pending, admin_of_team):
-    environment_update(actor=team.admin, environment=environment("current"), required_approvals=2)
+def test_lowering_the_required_approvals_decides_no_pending_request(team, pending_needing_two):
+    pending = pending_needing_two
     promotion_approve(actor=team.reviewer, request=pending)
-    pending.refresh_from_db()
-    assert pending.status == "pending"
     environment_update(actor=team.admin, environment=environment("current"), required_approvals=1)
+    pending.refresh_from_db()
+    assert pending.status == "pending"  # decided under the rules it was made with: two approvals
+    assert pending.rules["required_approvals"] == 2
+    assert not Deployment.objects.filter(request=pending).exists()
+    promotion_approve(actor=team.reviewer2, request=pending)
     pending.refresh_from_db()
     assert pending.status == "promoted"
     deployment = Deployment.objects.get(request=pending)
-    assert deployment.actor == team.author  # applied by the system on the requester's behalf
+    assert deployment.approved_by == [team.reviewer.username, team.reviewer2.username]
+    assert deployment.actor == team.reviewer2
     created = Record.objects.get(action="deployment.created", target_id=str(deployment.pk))
-    assert created.actor_kind == "system"
+    assert created.data["approved_by"] == [team.reviewer.username, team.reviewer2.username]

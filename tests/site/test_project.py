@@ -47,9 +47,11 @@ def test_production_settings_refuse_the_development_secret_key():
 
 LAYERING = {
     # app: apps it must not import
-    "core": {"contractor_site", "tenancy", "audit", "policies", "bundles", "promotions", "runtime"},
-    "audit": {"tenancy", "policies", "bundles", "promotions", "runtime"},
-    "policies": {"tenancy", "audit", "bundles", "promotions", "runtime"},
+    "core": {"contractor_site", "tenancy", "audit", "policies", "bundles", "promotions", "runtime"}
+    | {"governance"},
+    "governance": {"bundles", "promotions", "runtime"},
+    "audit": {"tenancy", "policies", "bundles", "promotions", "runtime", "governance"},
+    "policies": {"tenancy", "audit", "bundles", "promotions", "runtime", "governance"},
     "bundles": {"promotions", "runtime"},
     "promotions": {"runtime"},
     "tenancy": {"runtime"},

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from governance.models import GovernanceChangeRequest
+from governance.selectors import CHANGE_PENDING_MESSAGE
 from tenancy.models import Tenant
 from tenancy.roles import Role
 from tenancy.services import ensure_public_tenant, membership_set, tenant_create, tenant_host, user_create
@@ -40,7 +42,10 @@ class Command(BaseCommand):
         for name, roles in DEMO_USERS.items():
             # Only a missing membership is created: roles an admin changed since are left as they are.
             if not tenant.memberships.filter(user=users[name]).exists():
-                membership_set(actor=None, tenant=tenant, user=users[name], roles=roles)
+                result = membership_set(actor=None, tenant=tenant, user=users[name], roles=roles)
+                if isinstance(result, GovernanceChangeRequest):
+                    # A tenant with two admins governs its memberships, whoever asks (commands too).
+                    self.stdout.write(CHANGE_PENDING_MESSAGE.format(id=result.pk))
         self.seed_tenant_content(tenant, users)
         self.print_logins(tenant_host(slug))
 
