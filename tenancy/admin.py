@@ -12,7 +12,7 @@ from governance.selectors import is_pending_change
 from tenancy.models import Domain, Membership, SsoConfig, SsoIdentity, Tenant
 from tenancy.services import membership_set, tenant_created_record
 from tenancy.sso.services import FIELDS as SSO_FIELDS
-from tenancy.sso.services import sso_config_apply, sso_config_validate
+from tenancy.sso.services import sso_config_change, sso_config_validate
 
 ADMIN_CHANGE_PENDING = (
     "Not saved: this change loosens the tenant's control, so it became governance change #{id} of that "
@@ -42,35 +42,23 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
         return False
 
 
-@admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):
-    list_display = ("user", "tenant", "roles", "is_active", "updated_at")
-    list_filter = ("tenant", "is_active")
-    search_fields = ("user__username", "tenant__schema_name")
+class GovernedSaveMixin:
+    """Admin pages whose saves may become governance change requests of a tenant instead of saving.
 
-    readonly_fields = ("groups",)
+    `save_model` sets `request.governance_change` to the pending request; the page then says where it went
+    and records nothing as added or changed. `changelist` names the page to return to.
+    """
 
-    def save_model(self, request, obj, form, change):
-        """Save through the service, so the change is governed and audited in the tenant's log.
-
-        A platform operator changing a tenant's memberships makes a governance change of that tenant like
-        anyone else: a loosening becomes a change request that a tenant admin must approve, and nothing is
-        saved here.
-        """
-        result = membership_set(actor=request.user, tenant=obj.tenant, user=obj.user, roles=obj.roles)
-        if is_pending_change(result):
-            request.governance_change = result  # the admin object is shared by every request
-            return
-        obj.pk = result.pk
+    changelist = ""
 
     def log_addition(self, request, obj, message):
-        """Log only what was saved (a change request saves no membership)."""
-        if obj.pk is not None:
+        """Log only what was saved (a change request saves nothing)."""
+        if getattr(request, "governance_change", None) is None:
             return super().log_addition(request, obj, message)
         return None
 
     def log_change(self, request, obj, message):
-        """Log only what was saved (a change request changed no membership)."""
+        """Log only what was saved (a change request changed nothing)."""
         if getattr(request, "governance_change", None) is None:
             return super().log_change(request, obj, message)
         return None
@@ -89,7 +77,30 @@ class MembershipAdmin(SimpleHistoryAdmin):
         if change is None:
             return None
         self.message_user(request, ADMIN_CHANGE_PENDING.format(id=change.pk), level=messages.WARNING)
-        return HttpResponseRedirect(reverse("admin:tenancy_membership_changelist"))
+        return HttpResponseRedirect(reverse(self.changelist))
+
+
+@admin.register(Membership)
+class MembershipAdmin(GovernedSaveMixin, SimpleHistoryAdmin):
+    list_display = ("user", "tenant", "roles", "is_active", "updated_at")
+    list_filter = ("tenant", "is_active")
+    search_fields = ("user__username", "tenant__schema_name")
+    changelist = "admin:tenancy_membership_changelist"
+
+    readonly_fields = ("groups",)
+
+    def save_model(self, request, obj, form, change):
+        """Save through the service, so the change is governed and audited in the tenant's log.
+
+        A platform operator changing a tenant's memberships makes a governance change of that tenant like
+        anyone else: a loosening becomes a change request that a tenant admin must approve, and nothing is
+        saved here.
+        """
+        result = membership_set(actor=request.user, tenant=obj.tenant, user=obj.user, roles=obj.roles)
+        if is_pending_change(result):
+            request.governance_change = result  # the admin object is shared by every request
+            return
+        obj.pk = result.pk
 
     def has_delete_permission(self, request, obj=None):
         """Memberships are deactivated, never deleted."""
@@ -126,12 +137,13 @@ class SsoConfigForm(forms.ModelForm):
 
 
 @admin.register(SsoConfig)
-class SsoConfigAdmin(SimpleHistoryAdmin):
+class SsoConfigAdmin(GovernedSaveMixin, SimpleHistoryAdmin):
     """Single sign-on per tenant (platform operators). The client secret is named, never stored."""
 
     form = SsoConfigForm
     list_display = ("tenant", "issuer", "client_id", "enabled", "sso_only", "auto_provision", "updated_at")
     list_filter = ("enabled", "sso_only")
+    changelist = "admin:tenancy_ssoconfig_changelist"
 
     def get_readonly_fields(self, request, obj=None):
         """The tenant of an existing configuration does not change."""
@@ -142,9 +154,13 @@ class SsoConfigAdmin(SimpleHistoryAdmin):
         return form.save(commit=False)
 
     def save_model(self, request, obj, form, change):
-        """Apply the changed fields through sso_config_apply (audited in the tenant's log)."""
+        """Change the configuration through sso_config_change: a loosening waits for a tenant admin."""
         changes = {name: getattr(obj, name) for name in form.changed_fields()}
-        obj.pk = sso_config_apply(actor=request.user, tenant=obj.tenant, changes=changes).pk
+        result = sso_config_change(actor=request.user, tenant=obj.tenant, changes=changes)
+        if is_pending_change(result):
+            request.governance_change = result
+            return
+        obj.pk = result.pk
 
     def has_delete_permission(self, request, obj=None):
         """Disable single sign-on (enabled off) instead: identities and the audit trail stay."""

@@ -14,9 +14,10 @@ class TenancyConfig(AppConfig):
 
 
 def register_governance_kinds() -> None:
-    """Make members' roles and groups governance change kinds."""
+    """Make members' roles and groups, and single sign-on configurations, governance change kinds."""
     from governance.registry import ChangeKind, register_kind
     from tenancy import services
+    from tenancy.sso import services as sso
 
     register_kind(
         ChangeKind(
@@ -32,5 +33,13 @@ def register_governance_kinds() -> None:
             label="Member groups",
             state=services.membership_groups_state,
             apply=services.membership_groups_apply,
+        )
+    )
+    register_kind(
+        ChangeKind(
+            name=sso.SSO_CONFIG_KIND,
+            label="Single sign-on",
+            state=sso.sso_config_state,
+            apply=sso.sso_config_approved_apply,
         )
     )

@@ -1,8 +1,11 @@
 """Writes of single sign-on: a tenant's configuration, and what a verified sign-in does to the membership.
 
-`sso_config_apply` is the one way a configuration changes (admin, `manage.py sso_config`, and later the
-governance change requests that wrap it). `sso_sign_in` links the provider's subject to a global user and
-recomputes the member's roles and groups from the claims, every time.
+`sso_config_change` is how platform operators change a configuration (admin, `manage.py sso_config`): a
+change that loosens control (a new provider or client, a mapping that grants more, sso_only off, provisioning
+or SSO on) becomes a governance change request of that tenant, which one of its admins must approve, as any
+other change of who holds which roles; tightening applies at once. `sso_config_apply` writes a configuration
+(the approved change, and the system's own set-up). `sso_sign_in` links the provider's subject to a global
+user and recomputes the member's roles and groups from the claims, every time.
 """
 
 from __future__ import annotations
@@ -169,16 +172,69 @@ def config_snapshot(config: SsoConfig | None) -> dict[str, Any]:
     return {name: getattr(config, name) for name in FIELDS}
 
 
-@transaction.atomic
-def sso_config_apply(*, actor, tenant: Tenant, changes: dict[str, Any]) -> SsoConfig:
-    """Apply `changes` (field → new value) to `tenant`'s SSO configuration, creating it if needed; audited.
+SSO_CONFIG_KIND = "sso.config"
 
-    Only the system and platform staff with tenancy.change_ssoconfig may. Governance change requests wrap
-    this: validate with `sso_config_validate`, ask `sso_config_loosens`, and call this when approved.
+
+@transaction.atomic
+def sso_config_change(*, actor, tenant: Tenant, changes: dict[str, Any]):
+    """Change `tenant`'s SSO configuration as a platform operator (or the system); return what happened.
+
+    Returns the SsoConfig when the change applied (tightening, or a tenant still bootstrapping with one
+    admin), or the pending GovernanceChangeRequest a tenant admin must approve when it loosens control.
     """
+    from governance.services import governed_change  # governance imports tenancy at module level
+
     require_platform_operator(actor)
     config = SsoConfig.objects.select_for_update().filter(tenant=tenant).first()
     clean = validated_changes(tenant, changes, creating=config is None)
+    loosened = sso_config_loosens(config, clean)
+    fields = ", ".join(sorted(clean))
+    change = governed_change(
+        actor=actor,
+        kind=SSO_CONFIG_KIND,
+        target={"tenant": tenant.schema_name},
+        before=config_snapshot(config),
+        proposed=clean,
+        loosening=bool(loosened),
+        summary=f"single sign-on of {tenant.schema_name}: {fields} (loosens {', '.join(loosened)})",
+        tenant=tenant,
+    )
+    if change is not None:
+        return change
+    return write_config(actor, tenant, clean)
+
+
+def sso_config_state(target: dict) -> dict[str, Any]:
+    """Return the tenant's configuration as a change request's before-state (the governance kind's state)."""
+    config = SsoConfig.objects.select_for_update().filter(tenant__schema_name=target["tenant"]).first()
+    return config_snapshot(config)
+
+
+def sso_config_approved_apply(target: dict, proposed: dict, *, actor, approved_by: list[str]) -> None:
+    """Apply an approved SSO change request (`actor`: the tenant admin whose approval completed it)."""
+    tenant = Tenant.objects.get(schema_name=target["tenant"])
+    creating = not SsoConfig.objects.filter(tenant=tenant).exists()
+    write_config(
+        actor, tenant, validated_changes(tenant, proposed, creating=creating), approved_by=approved_by
+    )
+
+
+@transaction.atomic
+def sso_config_apply(*, actor, tenant: Tenant, changes: dict[str, Any]) -> SsoConfig:
+    """Apply `changes` (field → new value) to `tenant`'s SSO configuration at once, creating it if needed.
+
+    Only the system's own set-up may (`actor` None: deployment scripts, tests); every person's edit, platform
+    operators' included, goes through `sso_config_change`.
+    """
+    if actor is not None:
+        raise NotPlatformOperator()
+    config = SsoConfig.objects.select_for_update().filter(tenant=tenant).first()
+    return write_config(actor, tenant, validated_changes(tenant, changes, creating=config is None))
+
+
+def write_config(actor, tenant: Tenant, clean: dict[str, Any], *, approved_by=None) -> SsoConfig:
+    """Write validated changes to `tenant`'s configuration and audit them (in the caller's transaction)."""
+    config = SsoConfig.objects.select_for_update().filter(tenant=tenant).first()
     before = config_snapshot(config)
     if config is None:
         config = SsoConfig(tenant=tenant, scopes=list(DEFAULT_SCOPES))
@@ -192,7 +248,7 @@ def sso_config_apply(*, actor, tenant: Tenant, changes: dict[str, Any]) -> SsoCo
             actor=actor,
             action=TenancyAction.SSO_CONFIG_CHANGED,
             target=("tenancy.ssoconfig", tenant.schema_name),
-            data={"changed": changed, "before": before, "after": after},
+            data={"changed": changed, "before": before, "after": after, "approved_by": approved_by or []},
         )
     return config
 

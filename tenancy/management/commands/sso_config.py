@@ -5,10 +5,11 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
+from governance.selectors import is_pending_change
 from tenancy.models import Tenant
 from tenancy.services import schema_name_for
 from tenancy.sso.selectors import sso_config_of
-from tenancy.sso.services import FIELDS, config_snapshot, sso_config_apply
+from tenancy.sso.services import FIELDS, config_snapshot, sso_config_change
 
 ON_OFF = {"on": True, "off": False}
 
@@ -22,6 +23,12 @@ def mapping(pairs: list[str]) -> dict[str, list[str]]:
             raise CommandError(f"{pair!r}: expected CLAIM_VALUE=NAME[,NAME...]")
         result.setdefault(value, []).extend(name for name in names.split(",") if name)
     return result
+
+
+CHANGE_PENDING = (
+    "Not applied: this change loosens {slug!r}'s control (who may sign in, or with which roles), so it "
+    "became governance change #{id} of that tenant; one of its admins must approve it (console: Governance)."
+)
 
 
 class Command(BaseCommand):
@@ -79,11 +86,16 @@ class Command(BaseCommand):
                 changes[name] = ON_OFF[options[name]]
         if changes:
             try:
-                sso_config_apply(actor=None, tenant=tenant, changes=changes)
+                result = sso_config_change(actor=None, tenant=tenant, changes=changes)
             except DomainError as error:
                 lines = [f"{d.get('field')}: {d.get('message')}" for d in error.details]
                 raise CommandError("\n".join([f"{error.code}: {error.message}", *lines])) from error
-            self.stdout.write(self.style.SUCCESS(f"Single sign-on of {slug!r} saved ({', '.join(changes)})."))
+            if is_pending_change(result):
+                self.stdout.write(self.style.WARNING(CHANGE_PENDING.format(slug=slug, id=result.pk)))
+            else:
+                self.stdout.write(
+                    self.style.SUCCESS(f"Single sign-on of {slug!r} saved ({', '.join(changes)}).")
+                )
         config = sso_config_of(tenant)
         if config is None:
             self.stdout.write(f"Tenant {slug!r} has no single sign-on configuration.")
