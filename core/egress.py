@@ -23,7 +23,10 @@ import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpcore
@@ -306,6 +309,58 @@ def deployment_policy() -> EgressPolicy:
     return policy_of(tuple(entries))
 
 
+# --- a total deadline for outbound calls --------------------------------------------------------------------
+
+# httpx's timeouts bound each connect, read and write, not the call: a server that sends one byte of its
+# headers just before each read timeout would hold the caller for ever. Inside `call_deadline`, every network
+# operation of outbound connections (new or kept alive) waits at most what is left of the call's budget.
+DEADLINE: ContextVar[float | None] = ContextVar("egress_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(seconds: float) -> Iterator[None]:
+    """Bound every outbound connect, read and write made inside to `seconds` in total (ReadTimeout & co)."""
+    token = DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
+
+
+def bounded_timeout(timeout: float | None, expired: type[Exception]) -> float | None:
+    """Return `timeout` cut to what is left of the current call's deadline; raise `expired` when none is."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the call's total time budget is spent")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation also respects the current call's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, bounded_timeout(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, bounded_timeout(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        timeout = bounded_timeout(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
 class EgressNetworkBackend(httpcore.SyncBackend):
     """Open TCP connections only to addresses the policy allows, resolving each name once.
 
@@ -324,10 +379,15 @@ class EgressNetworkBackend(httpcore.SyncBackend):
             raise httpcore.ConnectError(str(failure)) from failure
         for address in addresses[:-1]:
             try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+                return self.connected(str(address), port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout):
                 continue
-        return super().connect_tcp(str(addresses[-1]), port, timeout, local_address, socket_options)
+        return self.connected(str(addresses[-1]), port, timeout, local_address, socket_options)
+
+    def connected(self, address, port, timeout, local_address, socket_options) -> httpcore.NetworkStream:
+        """Return a stream to `address` opened within the call's deadline, bound by it afterwards too."""
+        timeout = bounded_timeout(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(super().connect_tcp(address, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
         """Refuse: outbound calls go to network addresses only."""

@@ -25,7 +25,14 @@ from typing import Any
 import httpx
 
 from bundles.language.models import ModelError, ModelRequest, ModelResponse
-from core.egress import EGRESS_REFUSED, ENDPOINT_UNREACHABLE, EgressPolicy, EgressRefused, egress_client
+from core.egress import (
+    EGRESS_REFUSED,
+    ENDPOINT_UNREACHABLE,
+    EgressPolicy,
+    EgressRefused,
+    call_deadline,
+    egress_client,
+)
 
 USER_AGENT = "contractor-runtime"
 CHAT_COMPLETIONS_PATH = "chat/completions"
@@ -167,7 +174,10 @@ class OpenAICompatibleProvider:
         """Return the status and body of one POST, within the timeout; translate transport failures."""
         deadline = time.monotonic() + self.timeout_seconds
         try:
-            with self._client.stream("POST", CHAT_COMPLETIONS_PATH, json=body) as response:
+            with (
+                call_deadline(self.timeout_seconds),
+                self._client.stream("POST", CHAT_COMPLETIONS_PATH, json=body) as response,
+            ):
                 return response.status_code, self._read_body(response, deadline)
         except EgressRefused:
             raise ProviderRefused(REFUSED_MESSAGE) from None
