@@ -266,6 +266,17 @@ def test_push_gates_promote_approve_status_and_rollback_from_the_command_line(cl
     assert "not_previously_live, HTTP 409" in never.err
 
 
+def restore_current_approvals(tenant, approvals: int) -> None:
+    """Put current's approvals back (a tightening: applies at once), for the tests that share the tenant."""
+    from promotions.services.environments import environment_update
+
+    admin = get_user_model().objects.get(username="e2e-cli-admin")
+    with transaction.atomic():
+        environment_update(
+            actor=admin, environment=access_environment(None, "current"), required_approvals=approvals
+        )
+
+
 def loosen_current_as_admin(tenant) -> int:
     """Have e2e-cli-admin ask to drop the approvals of current (a loosening); return the change's id."""
     from promotions.services.environments import environment_update
@@ -297,3 +308,5 @@ def test_governance_changes_are_listed_and_approved_only_by_another_admin(
     assert change_id not in [row["id"] for row in pending]
     every = assert_ran(cli("--json governance list --all", role="admin2")).json()["changes"]
     assert [row["status"] for row in every if row["id"] == change_id] == ["applied"]
+    with django_db_blocker.unblock():
+        run_committed(restore_current_approvals, committed_tenant, 1, tenant=committed_tenant)
