@@ -140,7 +140,9 @@ cleanup() {
 
 # shellcheck disable=SC2317  # invoked by trap
 on_signal() {
-  trap - INT TERM
+  # A second signal (make passes its own TERM on, a second Ctrl-C) must not cut the clean-up short: it
+  # stops every service within STOP_TIMEOUT seconds, killing what does not stop.
+  trap '' INT TERM
   printf '\n'
   say "got SIG$1"
   cleanup
