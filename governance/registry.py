@@ -33,6 +33,12 @@ def register_kind(kind: ChangeKind) -> None:
     _kinds[kind.name] = kind
 
 
+def register_kinds(*kinds: tuple[str, str, Callable, Callable]) -> None:
+    """Register each (name, label, state, apply) as a ChangeKind."""
+    for name, label, state, apply in kinds:
+        register_kind(ChangeKind(name=name, label=label, state=state, apply=apply))
+
+
 def change_kind(name: str) -> ChangeKind:
     """Return the registered kind `name` (KeyError when no app registered it)."""
     return _kinds[name]

@@ -26,39 +26,33 @@ class PromotionsConfig(AppConfig):
 
 def register_governance_kinds() -> None:
     """Make environment rules and approver grants governance change kinds."""
-    from governance.registry import ChangeKind, register_kind, register_role_check
+    from governance.registry import register_kinds, register_role_check
     from promotions.services import environments, webhooks
 
-    register_kind(
-        ChangeKind(
-            name=environments.ENVIRONMENT_RULES_KIND,
-            label="Environment rules",
-            state=environments.environment_rules_state,
-            apply=environments.environment_rules_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=environments.APPROVER_GRANT_KIND,
-            label="Approver grant",
-            state=environments.approver_state,
-            apply=environments.approver_grant_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=webhooks.WEBHOOK_CREATE_KIND,
-            label="New webhook",
-            state=webhooks.webhook_create_state,
-            apply=webhooks.webhook_create_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=webhooks.WEBHOOK_DELETE_KIND,
-            label="Webhook stopped",
-            state=webhooks.webhook_delete_state,
-            apply=webhooks.webhook_delete_apply,
-        )
+    register_kinds(
+        (
+            environments.ENVIRONMENT_RULES_KIND,
+            "Environment rules",
+            environments.environment_rules_state,
+            environments.environment_rules_apply,
+        ),
+        (
+            environments.APPROVER_GRANT_KIND,
+            "Approver grant",
+            environments.approver_state,
+            environments.approver_grant_apply,
+        ),
+        (
+            webhooks.WEBHOOK_CREATE_KIND,
+            "New webhook",
+            webhooks.webhook_create_state,
+            webhooks.webhook_create_apply,
+        ),
+        (
+            webhooks.WEBHOOK_DELETE_KIND,
+            "Webhook stopped",
+            webhooks.webhook_delete_state,
+            webhooks.webhook_delete_apply,
+        ),
     )
     register_role_check(environments.author_role_check)

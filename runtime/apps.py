@@ -19,22 +19,15 @@ class RuntimeConfig(AppConfig):
 
 def register_governance_kinds() -> None:
     """Make new runtime keys and model endpoint changes governance change kinds."""
-    from governance.registry import ChangeKind, register_kind
+    from governance.registry import register_kinds
     from runtime import services
 
-    register_kind(
-        ChangeKind(
-            name=services.RUNTIME_KEY_KIND,
-            label="Runtime key",
-            state=services.runtime_key_state,
-            apply=services.runtime_key_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=services.MODEL_ENDPOINT_KIND,
-            label="Model endpoint",
-            state=services.model_endpoint_state,
-            apply=services.model_endpoint_apply,
-        )
+    register_kinds(
+        (services.RUNTIME_KEY_KIND, "Runtime key", services.runtime_key_state, services.runtime_key_apply),
+        (
+            services.MODEL_ENDPOINT_KIND,
+            "Model endpoint",
+            services.model_endpoint_state,
+            services.model_endpoint_apply,
+        ),
     )

@@ -88,7 +88,26 @@ class ModelEndpoint(models.Model):
         return self.name
 
 
-class DecisionRollup(models.Model):
+class DecisionCounts(models.Model):
+    """The group of decisions a rollup row counts, and its counts (hourly and daily rows alike)."""
+
+    GROUP = ("bundle", "version", "digest", "pipeline", "environment", "status")
+
+    bundle = models.CharField(max_length=63)
+    version = models.CharField(max_length=64)
+    digest = models.CharField(max_length=71)
+    pipeline = models.CharField(max_length=63)
+    environment = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    executions = models.BigIntegerField(default=0)
+    verified = models.BigIntegerField(default=0)
+    latency_ms_total = models.FloatField(default=0.0)
+
+    class Meta:
+        abstract = True
+
+
+class DecisionRollup(DecisionCounts):
     """How many decisions one hour saw for one bundle version, pipeline, environment and status.
 
     Maintained incrementally by runtime.rollups from the decision records (never edited by hand): governance
@@ -97,21 +116,11 @@ class DecisionRollup(models.Model):
     """
 
     hour = models.DateTimeField()
-    bundle = models.CharField(max_length=63)
-    version = models.CharField(max_length=64)
-    digest = models.CharField(max_length=71)
-    pipeline = models.CharField(max_length=63)
-    environment = models.CharField(max_length=40)
-    status = models.CharField(max_length=20)
-    executions = models.BigIntegerField(default=0)
-    verified = models.BigIntegerField(default=0)
-    latency_ms_total = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "bundle", "version", "digest", "pipeline", "environment", "status"],
-                name="runtime_decision_rollup_group",
+                fields=["hour", *DecisionCounts.GROUP], name="runtime_decision_rollup_group"
             )
         ]
         indexes = [models.Index(fields=["hour"], name="runtime_rollup_hour")]
@@ -120,25 +129,15 @@ class DecisionRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.bundle}@{self.version} {self.status}: {self.executions}"
 
 
-class DecisionDailyRollup(models.Model):
+class DecisionDailyRollup(DecisionCounts):
     """The same counts as DecisionRollup, per UTC day: long windows read a row a day instead of 24."""
 
     day = models.DateField()
-    bundle = models.CharField(max_length=63)
-    version = models.CharField(max_length=64)
-    digest = models.CharField(max_length=71)
-    pipeline = models.CharField(max_length=63)
-    environment = models.CharField(max_length=40)
-    status = models.CharField(max_length=20)
-    executions = models.BigIntegerField(default=0)
-    verified = models.BigIntegerField(default=0)
-    latency_ms_total = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "bundle", "version", "digest", "pipeline", "environment", "status"],
-                name="runtime_decision_daily_group",
+                fields=["day", *DecisionCounts.GROUP], name="runtime_decision_daily_group"
             )
         ]
         indexes = [models.Index(fields=["day"], name="runtime_daily_rollup_day")]

@@ -31,7 +31,7 @@ from runtime.models import DecisionRollup, DecisionRollupState
 BATCH_ROWS = 20_000
 QUICK_SETTLE_SECONDS = 2.0
 SETTLE_SECONDS = 30.0
-GROUP_FIELDS = ("bundle", "version", "digest", "pipeline", "environment", "status")
+GROUP_FIELDS = DecisionRollup.GROUP
 FIELD_LENGTHS = {name: DecisionRollup._meta.get_field(name).max_length for name in GROUP_FIELDS}
 HORIZON_SQL = (
     "SELECT pg_sequence_last_value(pg_get_serial_sequence('audit_record', 'id')::regclass), "

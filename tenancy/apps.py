@@ -15,31 +15,22 @@ class TenancyConfig(AppConfig):
 
 def register_governance_kinds() -> None:
     """Make members' roles and groups, and single sign-on configurations, governance change kinds."""
-    from governance.registry import ChangeKind, register_kind
+    from governance.registry import register_kinds
     from tenancy import services
     from tenancy.sso import services as sso
 
-    register_kind(
-        ChangeKind(
-            name=services.MEMBERSHIP_ROLES_KIND,
-            label="Member roles",
-            state=services.membership_roles_state,
-            apply=services.membership_roles_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=services.MEMBERSHIP_GROUPS_KIND,
-            label="Member groups",
-            state=services.membership_groups_state,
-            apply=services.membership_groups_apply,
-        )
-    )
-    register_kind(
-        ChangeKind(
-            name=sso.SSO_CONFIG_KIND,
-            label="Single sign-on",
-            state=sso.sso_config_state,
-            apply=sso.sso_config_approved_apply,
-        )
+    register_kinds(
+        (
+            services.MEMBERSHIP_ROLES_KIND,
+            "Member roles",
+            services.membership_roles_state,
+            services.membership_roles_apply,
+        ),
+        (
+            services.MEMBERSHIP_GROUPS_KIND,
+            "Member groups",
+            services.membership_groups_state,
+            services.membership_groups_apply,
+        ),
+        (sso.SSO_CONFIG_KIND, "Single sign-on", sso.sso_config_state, sso.sso_config_approved_apply),
     )
