@@ -66,6 +66,17 @@ def test_database_url() -> str:
     return f"postgres://{user}:{password}@{address}/{connection.settings_dict['NAME']}"
 
 
+def connections_named(application_name: str) -> int:
+    """Return how many connections the server started with `application_name` holds to the test database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [application_name],
+        )
+        return cursor.fetchone()[0]
+
+
 def server_environment() -> dict[str, str]:
     """Return the environment of the server process: test settings, test database, the worker's queue."""
     return {

@@ -5,7 +5,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from django.db import connection
 
 from tests import live
 from tests.conftest import host_of
@@ -19,13 +18,7 @@ CLIENTS = 16
 
 def server_connections() -> int:
     """Return how many connections the console under test holds to PostgreSQL."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            [APPLICATION_NAME],
-        )
-        return cursor.fetchone()[0]
+    return live.connections_named(APPLICATION_NAME)
 
 
 def test_two_hundred_requests_leave_at_most_one_connection_per_worker_thread(tenant_a):

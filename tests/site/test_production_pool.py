@@ -64,13 +64,7 @@ def two_tenants(django_db_setup, django_db_blocker):
 
 def server_connections() -> int:
     """Return how many connections the server under test holds to PostgreSQL."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            [APPLICATION_NAME],
-        )
-        return cursor.fetchone()[0]
+    return live.connections_named(APPLICATION_NAME)
 
 
 def test_pooled_connections_serve_each_tenant_its_own_schema_and_stay_bounded(two_tenants):
